@@ -1,0 +1,43 @@
+# The way in: `make demo` and `make test`. `make help` lists every target.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV ?= uv
+RUN := $(UV) run --frozen
+export PATH := $(HOME)/.cache/iotpipe/bin:$(PATH)
+
+.PHONY: help setup demo test lint lint-py test-py bench up down status clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+setup: ## Install what is missing (apt, uv + locked Python env, Maven jars)
+	@scripts/tools.sh all
+
+demo: setup ## Run the whole pipeline locally and print a report
+	$(RUN) iotpipe demo
+
+test: setup lint-py test-py ## ruff, mypy and every test (what CI runs)
+
+lint-py:
+	$(RUN) ruff check .
+	$(RUN) ruff format --check services tests bench
+	$(RUN) mypy services/*/src tests bench
+	$(RUN) iotpipe schema --check --output docs/sensor-event.schema.json
+
+test-py:
+	$(RUN) pytest
+
+lint: setup lint-py ## Every static check
+
+bench: setup ## Benchmarks (NAME=<name> for one); results in bench/results/
+	$(RUN) python -m bench $(NAME)
+
+up: ## Start the local stack (Kafka, PostgreSQL)
+	$(RUN) iotpipe local up
+down: ## Stop the local stack
+	$(RUN) iotpipe local down
+status: ## What the local stack runs, and where
+	$(RUN) iotpipe local status
+
+clean: down ## Stop the stack and remove its state
+	rm -rf .pytest_cache .mypy_cache .ruff_cache

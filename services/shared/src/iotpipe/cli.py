@@ -1,0 +1,111 @@
+"""``iotpipe``: the developer's command line (local stack, jars, contract, demo)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="IoT pipeline developer tools.", no_args_is_help=True)
+local = typer.Typer(
+    help="The local stack: a real single-node Kafka and a PostgreSQL.", no_args_is_help=True
+)
+app.add_typer(local, name="local")
+console = Console()
+
+
+@local.command()
+def up() -> None:
+    """Start Kafka (KRaft, topics created) and PostgreSQL; harmless when already up."""
+    from iotpipe.local.stack import LocalStack
+
+    stack = LocalStack.load()
+    with console.status("starting..."):
+        started = stack.up()
+    console.print(f"started: {', '.join(started)}" if started else "already running")
+    _status_table(stack)
+
+
+@local.command()
+def down() -> None:
+    """Stop the processes that `up` started (by pid)."""
+    from iotpipe.local.stack import LocalStack
+
+    stopped = LocalStack.load().down()
+    console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+
+
+@local.command()
+def status() -> None:
+    """Say what runs where."""
+    from iotpipe.local.stack import LocalStack
+
+    _status_table(LocalStack.load())
+
+
+@local.command()
+def env() -> None:
+    """Print `export` lines that point a service at the local stack."""
+    from iotpipe.local.stack import LocalStack
+
+    for key, value in LocalStack.load().env().items():
+        print(f"export {key}={value}")
+
+
+def _status_table(stack: object) -> None:
+    from iotpipe.local.stack import LocalStack
+
+    assert isinstance(stack, LocalStack)
+    table = Table("component", "state", "address", "pid", title=f"state: {stack.home}")
+    for row in stack.status():
+        table.add_row(*row)
+    console.print(table)
+
+
+@app.command()
+def jars() -> None:
+    """Fetch the JVM dependencies (Kafka broker, Spark's Kafka connector) into the cache."""
+    from iotpipe import jars as jvm
+
+    console.print(f"kafka: {jvm.ensure('kafka')}")
+    console.print(f"spark-kafka: {jvm.ensure('spark-kafka')}")
+
+
+@app.command()
+def schema(
+    output: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
+    check: Annotated[bool, typer.Option(help="Fail if OUTPUT differs from the contract.")] = False,
+) -> None:
+    """Print (or write, or check) the JSON Schema derived from the event contract."""
+    from iotpipe.contract import json_schema_text
+
+    text = json_schema_text()
+    if output is None:
+        print(text, end="")
+    elif check:
+        if not output.exists() or output.read_text() != text:
+            console.print(f"[red]{output} is out of date: run `iotpipe schema --output {output}`")
+            raise typer.Exit(1)
+    else:
+        output.write_text(text)
+
+
+@app.command()
+def demo(
+    events: Annotated[
+        int, typer.Option(min=1, help="Events to send through the pipeline.")
+    ] = 1_000,
+    keep_up: Annotated[bool, typer.Option(help="Leave the stack running afterwards.")] = False,
+) -> None:
+    """Run the local pipeline end to end and print a report (exit 1 if it does not balance)."""
+    from iotpipe.demo import run
+
+    if not run(events, keep_up=keep_up):
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,59 @@
+"""Configuration shared by every service and job (pydantic-settings).
+
+Each service subclasses :class:`ServiceSettings` with its own ``env_prefix``
+(``SIMULATOR_``, ``DLQ_``, ...). Kafka connection settings are common to all
+and read from ``KAFKA_*``. Secrets (API token, SASL password) come from the
+environment, which Kubernetes fills from Secrets; they are never defaulted.
+"""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class KafkaSettings(BaseSettings):
+    """How to reach Kafka and which topics the pipeline uses (env ``KAFKA_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="KAFKA_", extra="ignore")
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = Field(
+        default=None, description="CA bundle of the cluster (Strimzi's cluster CA)."
+    )
+    events_topic: str = "sensor-events"
+    dlq_topic: str = "sensor-events-dlq"
+    client_id: str = "iotpipe"
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if self.security_protocol not in ("SSL", "SASL_SSL"):
+            return None
+        context = ssl.create_default_context(
+            cafile=str(self.ssl_cafile) if self.ssl_cafile else None
+        )
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        return context
+
+
+class ServiceSettings(BaseSettings):
+    """What every FastAPI service has. Subclasses set ``env_prefix``."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    api_token: SecretStr = Field(
+        min_length=16,
+        description="Bearer token that mutating endpoints require (from a Kubernetes Secret).",
+    )
+    host: str = "0.0.0.0"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = True
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)

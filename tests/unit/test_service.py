@@ -1,0 +1,89 @@
+"""The shared service shape: health, readiness, metrics, auth, JSON errors."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from fastapi import APIRouter
+from fastapi.testclient import TestClient
+from pydantic import BaseModel, Field
+
+from iotpipe.service import Authorized, create_app
+from iotpipe.settings import ServiceSettings
+
+TOKEN = "t0ken-for-unit-tests-only"
+
+
+class Thing(BaseModel):
+    rate: float = Field(gt=0)
+
+
+def make_client(ready: bool = True) -> TestClient:
+    async def check() -> None:
+        if not ready:
+            raise ConnectionError("broker unreachable")
+
+    async def slow() -> None:
+        await asyncio.sleep(0)
+
+    settings = ServiceSettings(api_token=TOKEN)
+    app = create_app(name="unit", settings=settings, readiness={"kafka": check, "other": slow})
+    router = APIRouter()
+
+    @router.post("/things")
+    async def create(thing: Thing, _: Authorized) -> Thing:
+        return thing
+
+    @router.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("kaput")
+
+    app.include_router(router)
+    return TestClient(app, raise_server_exceptions=False)
+
+
+def test_healthz_and_metrics() -> None:
+    client = make_client()
+    assert client.get("/healthz").json()["status"] == "ok"
+    client.get("/healthz")
+    text = client.get("/metrics").text
+    assert 'http_requests_total{method="GET",route="/healthz",service="unit",status="200"}' in text
+
+
+def test_readyz_reports_each_dependency() -> None:
+    assert make_client(ready=True).get("/readyz").json() == {
+        "status": "ready",
+        "checks": {"kafka": "ok", "other": "ok"},
+    }
+    response = make_client(ready=False).get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["kafka"] == "ConnectionError: broker unreachable"
+
+
+@pytest.mark.parametrize("header", [None, "Bearer wrong", "Basic abc", f"Bearer {TOKEN}x"])
+def test_mutating_routes_need_the_token(header: str | None) -> None:
+    headers = {"Authorization": header} if header else {}
+    response = make_client().post("/things", json={"rate": 1}, headers=headers)
+    assert response.status_code == 401
+    assert "bearer token" in response.json()["detail"]
+
+
+def test_valid_token_passes_and_invalid_bodies_get_a_readable_422() -> None:
+    client = make_client()
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    assert client.post("/things", json={"rate": 2.5}, headers=auth).json() == {"rate": 2.5}
+    response = client.post("/things", json={"rate": -1}, headers=auth)
+    assert response.status_code == 422
+    assert response.json()["detail"] == "rate: Input should be greater than 0"
+
+
+def test_unexpected_errors_are_json_500s_without_internals() -> None:
+    response = make_client().get("/boom")
+    assert response.status_code == 500
+    assert response.json() == {"detail": "internal error: RuntimeError"}
+
+
+def test_token_must_be_long_enough() -> None:
+    with pytest.raises(ValueError, match="at least 16"):
+        ServiceSettings(api_token="short")
