@@ -57,3 +57,11 @@ class ServiceSettings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+
+
+class LakeSettings(BaseSettings):
+    """Where the medallion lake lives (env ``LAKE_*``): a local folder or ``s3a://bucket/prefix``."""
+
+    model_config = SettingsConfigDict(env_prefix="LAKE_", extra="ignore")
+
+    root: str = Field(default="lake", description="Local path or s3a:// URI of the lake's root.")
