@@ -3,6 +3,7 @@
 #   scripts/tools.sh system      apt packages: JDK 17, Maven, PostgreSQL server (run as root)
 #   scripts/tools.sh python      uv, then the locked Python environment (.venv)
 #   scripts/tools.sh jars        the JVM jars from Maven Central (cached in ~/.cache/iotpipe/jars)
+#   scripts/tools.sh checkov     checkov, in its own tool environment
 #   scripts/tools.sh all         all of the above
 # Everything is cached outside the clone, keyed by version, so a second run is quick.
 set -euo pipefail
@@ -47,10 +48,20 @@ jars() {
   uv run --frozen iotpipe jars >/dev/null
 }
 
+# checkov (chart manifests, Dockerfiles, Terraform) in an isolated tool environment.
+CHECKOV_VERSION=3.3.30
+checkov_tool() {
+  if [ ! -x "$BIN/checkov" ] || ! "$BIN/checkov" --version 2>/dev/null | grep -q "$CHECKOV_VERSION"; then
+    say "installing checkov $CHECKOV_VERSION"
+    UV_TOOL_DIR="$CACHE/uv-tools" UV_TOOL_BIN_DIR="$BIN" uv tool install -q --force "checkov==$CHECKOV_VERSION"
+  fi
+}
+
 case "${1:-all}" in
   system) system ;;
   python) python_env ;;
   jars) jars ;;
-  all) system; python_env; jars ;;
-  *) echo "usage: $0 [system|python|jars|all]" >&2; exit 2 ;;
+  checkov) checkov_tool ;;
+  all) system; python_env; jars; checkov_tool ;;
+  *) echo "usage: $0 [system|python|jars|checkov|all]" >&2; exit 2 ;;
 esac
