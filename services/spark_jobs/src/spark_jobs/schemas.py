@@ -1,0 +1,80 @@
+"""The lake's table schemas: the contract between the Spark jobs and their readers
+(quality gate, warehouse loader). Event fields come from the event contract; this
+module adds what each layer adds. New columns are appended as nullable.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import types as t
+
+from iotpipe.contract import SensorEvent
+
+KAFKA_METADATA = t.StructType(
+    [
+        t.StructField("kafka_topic", t.StringType(), False),
+        t.StructField("kafka_partition", t.IntegerType(), False),
+        t.StructField("kafka_offset", t.LongType(), False),
+        t.StructField("kafka_timestamp", t.TimestampType(), True),
+        t.StructField("ingest_time", t.TimestampType(), False),
+    ]
+)
+
+EVENT_PARTITION_COLUMNS = t.StructType(
+    [
+        t.StructField("event_date", t.DateType(), False),
+        t.StructField("event_hour", t.IntegerType(), False),
+    ]
+)
+
+
+def _event_fields() -> list[t.StructField]:
+    """Contract fields with their lake types (``timestamp`` is a real timestamp here)."""
+    types: dict[str, t.DataType] = {
+        "timestamp": t.TimestampType(),
+        "value": t.DoubleType(),
+        "schema_version": t.LongType(),
+    }
+    return [
+        t.StructField(name, types.get(name, t.StringType()), True)
+        for name in SensorEvent.model_fields
+    ]
+
+
+BRONZE = t.StructType(_event_fields() + KAFKA_METADATA.fields + EVENT_PARTITION_COLUMNS.fields)
+"""Bronze: every valid record as received, plus where it came from in Kafka."""
+
+SILVER = t.StructType(
+    [
+        *BRONZE.fields,
+        t.StructField("is_out_of_range", t.BooleanType(), False),
+        t.StructField("is_zscore_anomaly", t.BooleanType(), False),
+        t.StructField("is_anomaly", t.BooleanType(), False),
+        t.StructField("source_file", t.StringType(), True),
+        t.StructField("processing_timestamp", t.TimestampType(), False),
+        t.StructField("pipeline_version", t.StringType(), False),
+    ]
+)
+"""Silver: cleaned, deduplicated on (sensor_id, timestamp), flagged, with lineage."""
+
+GOLD_WINDOWS = t.StructType(
+    [
+        t.StructField("sensor_id", t.StringType(), False),
+        t.StructField("sensor_type", t.StringType(), False),
+        t.StructField("location", t.StringType(), True),
+        t.StructField("window_start", t.TimestampType(), False),
+        t.StructField("window_end", t.TimestampType(), False),
+        t.StructField("reading_count", t.LongType(), False),
+        t.StructField("avg_value", t.DoubleType(), True),
+        t.StructField("min_value", t.DoubleType(), True),
+        t.StructField("max_value", t.DoubleType(), True),
+        t.StructField("stddev_value", t.DoubleType(), True),
+        t.StructField("p50_value", t.DoubleType(), True),
+        t.StructField("p95_value", t.DoubleType(), True),
+        t.StructField("p99_value", t.DoubleType(), True),
+        t.StructField("anomaly_count", t.LongType(), False),
+        t.StructField("expected_count", t.LongType(), False),
+        t.StructField("health_pct", t.DoubleType(), False),
+        t.StructField("window_date", t.DateType(), False),
+    ]
+)
+"""Gold: one row per sensor per 5-minute window (the warehouse's fact grain)."""
