@@ -1,0 +1,46 @@
+"""The inspector's configuration (env ``DLQ_*``; Kafka from ``KAFKA_*``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from iotpipe.settings import ServiceSettings
+
+
+class DlqSettings(ServiceSettings):
+    """Settings of the DLQ inspector service."""
+
+    model_config = SettingsConfigDict(env_prefix="DLQ_", extra="ignore")
+
+    ledger_topic: str = Field(
+        default="sensor-events-dlq-replays",
+        description="Compacted topic that records every replayed message (key = source coordinates).",
+    )
+    create_topics: bool = Field(
+        default=True,
+        description="Create the DLQ and ledger topics at startup if they are missing "
+        "(turn off where Strimzi KafkaTopics own them).",
+    )
+    topic_partitions: int = Field(default=3, ge=1, description="Partitions of created topics.")
+    sync_replay_limit: int = Field(
+        default=1_000,
+        ge=1,
+        description="Replays selecting more messages than this run as background jobs (202).",
+    )
+    max_page_size: int = Field(default=500, ge=1, le=10_000)
+    replay_chunk: int = Field(
+        default=10_000, ge=1, description="Messages sent (then recorded in the ledger) per step."
+    )
+    results_kept: int = Field(
+        default=1_000,
+        ge=0,
+        description="Per-message results a background job keeps (refusals first); counts are exact.",
+    )
+    jobs_kept: int = Field(default=100, ge=1, description="Finished replay jobs kept in memory.")
+    recent_window_s: int = Field(
+        default=300, ge=1, description="Window of the 'recent rate' in /dlq/stats."
+    )
+    sync_timeout_s: float = Field(
+        default=30.0, gt=0, description="How long a request waits for the index to catch up."
+    )

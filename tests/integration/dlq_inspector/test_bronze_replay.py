@@ -1,0 +1,77 @@
+"""The acceptance path with the real streaming job: Kafka -> bronze_stream -> DLQ ->
+inspector (patched replay, sent twice) -> Kafka -> bronze_stream -> Bronze, exactly once."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import orjson
+import pytest
+from pyspark.sql import SparkSession
+from spark_jobs.bronze_stream import BronzeSettings, BronzeStream
+
+from iotpipe import kafka
+from iotpipe.contract import SENSOR_TYPES, SensorType
+from iotpipe.demo import sample_events
+from iotpipe.lake import Lake
+from iotpipe.settings import KafkaSettings
+
+from .conftest import dlq_settings, event_json, read_all, running, topic_names
+
+pytestmark = pytest.mark.integration
+
+
+async def test_a_patched_replay_reaches_bronze_exactly_once(
+    spark: SparkSession, kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    settings = dlq_settings(kafka_settings, topic_names())
+    lake = Lake(str(tmp_path / "lake"))
+    await kafka.ensure_topics(settings.kafka, kafka.pipeline_topics(settings.kafka))
+    events = sample_events(40, sensors=4, seed=21)
+    broken = [e for e in events if e.sensor_type is SensorType.TEMPERATURE]
+    good = [e for e in events if e.sensor_type is not SensorType.TEMPERATURE]
+    producer = kafka.producer(settings.kafka)
+    await producer.start()
+    try:
+        for event in good:
+            await producer.send(
+                settings.kafka.events_topic, event.to_json(), key=event.sensor_id.encode()
+            )
+        for event in broken:  # a firmware bug: temperatures reported in "degC"
+            value = event_json(event, unit="degC")
+            await producer.send(settings.kafka.events_topic, value, key=event.sensor_id.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+    job = BronzeSettings(available_now=True, metrics_port=0, summary=False)
+    BronzeStream(spark, job, settings.kafka, lake).run()
+    assert spark.read.parquet(lake.bronze).count() == len(good)
+
+    async with running(settings) as dlq:
+        listed = (await dlq.client.get("/dlq/messages", params={"limit": 100})).json()
+        assert len(listed["items"]) == len(broken) == 10
+        assert {item["error_type"] for item in listed["items"]} == {"out_of_contract"}
+        assert all("degC" in item["error_detail"] for item in listed["items"])
+        request = {
+            "filter": {"error_type": ["out_of_contract"], "status": "any"},
+            "patch": {"unit": SENSOR_TYPES[SensorType.TEMPERATURE].unit},
+        }
+        first = (await dlq.replay(**request)).json()
+        second = (await dlq.replay(**request)).json()
+        assert first["counts"]["replayed"] == len(broken)
+        assert second["counts"]["replayed"] == 0
+        assert second["counts"]["already_replayed"] == len(broken)
+
+    BronzeStream(spark, job, settings.kafka, lake).run()
+    rows = spark.read.parquet(lake.bronze).collect()
+    counts = Counter(row.event_id for row in rows)
+    assert len(rows) == len(events)
+    assert set(counts.values()) == {1}, "every event in Bronze exactly once"
+    assert set(counts) == {str(e.event_id) for e in events}
+    replayed = [row for row in rows if row.sensor_type == "temperature"]
+    assert {row.unit for row in replayed} == {"celsius"}
+    dead = await read_all(settings.kafka, settings.kafka.dlq_topic)
+    assert len(dead) == len(broken), "the replayed events were valid: no new dead letters"
+    assert {orjson.loads(r.value)["unit"] for r in dead} == {"degC"}

@@ -1,0 +1,70 @@
+"""The CLI against the real service over HTTP: list, then replay with a progress bar."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+import orjson
+import pytest
+import uvicorn
+from dlq_inspector.cli import app as cli
+from typer.testing import CliRunner
+
+from iotpipe.contract import ErrorType
+from iotpipe.local.process import free_port
+
+from .conftest import TOKEN, DlqEnv, letter, wrong_unit_letters
+
+pytestmark = pytest.mark.integration
+
+
+async def test_cli_lists_and_replays_through_the_service(dlq: DlqEnv) -> None:
+    now = int(time.time() * 1000)
+    letters = [d for d in wrong_unit_letters(8, start_ms=now) if b'"temperature"' in d.value]
+    broken = letter(b"{nope", ErrorType.MALFORMED_JSON, offset=77, at_ms=now + 100)
+    ids = await dlq.write([*letters, broken])
+    port = free_port()
+    # the fixture already runs the app's lifespan (Kafka clients): serve it as it is
+    config = uvicorn.Config(dlq.app, host="127.0.0.1", port=port, log_config=None, lifespan="off")
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            await asyncio.sleep(0.05)
+        url = f"http://127.0.0.1:{port}"
+        runner = CliRunner()
+        listed = await asyncio.to_thread(
+            runner.invoke, cli, ["list", "--url", url, "--error-type", "malformed_json"]
+        )
+        assert listed.exit_code == 0, listed.output
+        assert ids[-1] in listed.output
+        assert ids[0] not in listed.output
+
+        replayed = await asyncio.to_thread(
+            runner.invoke,
+            cli,
+            [
+                "replay",
+                *ids,
+                "--url",
+                url,
+                "--token",
+                TOKEN,
+                "--patch",
+                orjson.dumps({"unit": "celsius"}).decode(),
+            ],
+        )
+        assert replayed.exit_code == 0, replayed.output
+        assert f"{len(ids)}/{len(ids)}" in replayed.output  # the progress bar finished
+        assert "refused" in replayed.output
+        assert ids[-1] in replayed.output  # the refusal, with its reason
+        assert "not JSON" in replayed.output
+        assert len(await dlq.events()) == len(letters)
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
