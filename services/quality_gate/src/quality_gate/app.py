@@ -1,0 +1,116 @@
+"""The HTTP API of the quality gate."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+import pyarrow as pa
+from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request, status
+
+from iotpipe.gate_client import GateVerdict, Layer
+from iotpipe.lakefs import filesystem
+from iotpipe.service import Authorized, ErrorBody, create_app
+from iotpipe.windows import Window
+from quality_gate.gate import QualityGate
+from quality_gate.models import RunDetail, RunRequest, RunSummary
+from quality_gate.settings import GateSettings
+from quality_gate.store import RunNotFound
+
+DESCRIPTION = """Runs Great Expectations suites on a layer's window of the lake and answers,
+per layer and window, whether it may be loaded: `pass`, `fail` or `unknown` (no run yet)."""
+
+router = APIRouter()
+
+WindowText = Annotated[
+    str,
+    Path(
+        description="UTC window `START--END` (ISO-8601 with Z), `YYYY-MM-DD` or `YYYY-MM-DDTHH`",
+        examples=["2026-11-26T10:00:00Z--2026-11-26T11:00:00Z"],
+    ),
+]
+
+
+def _gate(request: Request) -> QualityGate:
+    gate: QualityGate = request.app.state.gate
+    return gate
+
+
+def _window(text: str) -> Window:
+    try:
+        return Window.parse(text)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+
+
+@router.post(
+    "/runs",
+    status_code=status.HTTP_201_CREATED,
+    tags=["runs"],
+    summary="Validate a layer's window now (needs the bearer token)",
+    responses={503: {"model": ErrorBody, "description": "The lake cannot be read or written"}},
+)
+async def create_run(body: RunRequest, request: Request, _: Authorized) -> RunDetail:
+    try:
+        return await _gate(request).run(body.layer, body.parsed_window)
+    except (OSError, pa.ArrowException) as exc:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, f"cannot read or write the lake: {exc}"
+        ) from None
+
+
+@router.get("/runs", tags=["runs"], summary="Runs, newest first")
+async def list_runs(
+    request: Request,
+    layer: Annotated[Layer | None, Query(description="Only this layer's runs")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[RunSummary]:
+    return _gate(request).store.runs(layer, limit)
+
+
+@router.get(
+    "/runs/{run_id}",
+    tags=["runs"],
+    summary="One run with every expectation and the full GX result",
+    responses={404: {"model": ErrorBody, "description": "No such run"}},
+)
+async def get_run(run_id: str, request: Request) -> RunDetail:
+    try:
+        return _gate(request).store.detail(run_id)
+    except RunNotFound:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no run {run_id!r}") from None
+
+
+@router.get(
+    "/gates/{layer}/{window}",
+    tags=["gates"],
+    summary="Verdict for a layer's window: from the latest run whose window covers it",
+)
+async def get_verdict(layer: Layer, window: WindowText, request: Request) -> GateVerdict:
+    return _gate(request).verdict(layer, _window(window))
+
+
+def build_app(settings: GateSettings | None = None, gate: QualityGate | None = None) -> FastAPI:
+    settings = settings or GateSettings()  # api_token from the env
+    gate = gate or QualityGate(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await gate.start()
+        yield
+
+    async def lake_reachable() -> None:
+        fs, root = filesystem(gate.lake.root)
+        fs.get_file_info(root)
+
+    app = create_app(
+        name="quality-gate",
+        settings=settings,
+        description=DESCRIPTION,
+        readiness={"lake": lake_reachable},
+        lifespan=lifespan,
+    )
+    app.state.gate = gate
+    app.include_router(router)
+    return app
