@@ -1,0 +1,110 @@
+"""HTTP routes: start a load (token), read the load history."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+
+from iotpipe.service import Authorized, ErrorBody
+from warehouse_loader.history import LoadRecord, LoadStatus
+from warehouse_loader.loads import (
+    GateUnavailable,
+    LoadFailed,
+    LoadRefused,
+    LoadRequest,
+    LoadService,
+)
+
+router = APIRouter(tags=["loads"])
+T = TypeVar("T")
+
+
+def _service(request: Request) -> LoadService:
+    service: LoadService = request.app.state.loads
+    return service
+
+
+Service = Annotated[LoadService, Depends(_service)]
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {503: _error("The warehouse is not reachable")}
+
+
+def _unavailable(exc: Exception) -> HTTPException:
+    return HTTPException(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        f"the warehouse is not available: {type(exc).__name__}: {exc}",
+    )
+
+
+async def _read(service: LoadService, call: Callable[[], T]) -> T:
+    """Run a history read in a worker thread; a warehouse outage is a 503, not a 500."""
+    try:
+        return await asyncio.to_thread(call)
+    except service.warehouse.dialect.errors as exc:
+        raise _unavailable(exc) from None
+
+
+@router.post(
+    "/loads",
+    status_code=status.HTTP_201_CREATED,
+    summary="Load Gold for a window into the warehouse (delete-then-insert, one transaction)",
+    responses={
+        409: _error("Refused: the Gold gate did not pass, or Gold has no rows for the window"),
+        503: _error("The quality gate or the warehouse could not be reached; try again later"),
+        500: _error("The load failed and was rolled back; the window's contents are unchanged"),
+    },
+)
+async def create_load(body: LoadRequest, service: Service, _: Authorized) -> LoadRecord:
+    limit = service.settings.max_window_days
+    if body.window.end - body.window.start > timedelta(days=limit):
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"the window spans more than {limit} days (LOADER_MAX_WINDOW_DAYS); "
+            "split it into smaller loads",
+        )
+    try:
+        return await service.load(body)
+    except GateUnavailable as exc:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, f"load {exc.record.id} refused: {exc}"
+        ) from None
+    except LoadRefused as exc:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"load {exc.record.id} refused: {exc}"
+        ) from None
+    except LoadFailed as exc:
+        raise HTTPException(
+            status.HTTP_500_INTERNAL_SERVER_ERROR, f"load {exc.record.id} failed: {exc}"
+        ) from None
+    except service.warehouse.dialect.errors as exc:  # the load history could not be written
+        raise _unavailable(exc) from None
+
+
+@router.get("/loads", summary="The load history, newest first", responses=UNAVAILABLE)
+async def list_loads(
+    service: Service,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    status: Annotated[LoadStatus | None, Query(description="Only loads with this status")] = None,
+) -> list[LoadRecord]:
+    return await _read(service, lambda: service.history.list(limit=limit, status=status))
+
+
+@router.get(
+    "/loads/{load_id}",
+    summary="One load",
+    responses={404: _error("No load has this id"), **UNAVAILABLE},
+)
+async def get_load(load_id: str, service: Service) -> LoadRecord:
+    record = await _read(service, lambda: service.history.get(load_id))
+    if record is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no load has the id {load_id!r}")
+    return record
