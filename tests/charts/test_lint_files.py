@@ -1,0 +1,163 @@
+"""The other packaging files: Dockerfiles (hadolint and the base's rules), skaffold.yaml
+against skaffold's schema, and the plain manifests in k8s/ and spark-operator/."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from .manifests import (
+    CHART,
+    LOCAL_MANIFESTS,
+    REPO,
+    SKAFFOLD_SCHEMAS,
+    dockerfiles,
+    run,
+    tool,
+    validate,
+)
+
+# The services the chart deploys, as (package folder, image name).
+SERVICES = {
+    "sensor_simulator": "sensor-simulator",
+    "dlq_inspector": "dlq-inspector",
+    "quality_gate": "quality-gate",
+    "warehouse_loader": "warehouse-loader",
+}
+
+
+def stages(path: Path) -> list[list[str]]:
+    """The Dockerfile's instructions (continuations joined), split into stages."""
+    text = re.sub(r"\\\n", " ", path.read_text())
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+    out: list[list[str]] = [[]]
+    for line in lines:
+        if line.upper().startswith("FROM "):
+            out.append([])
+        out[-1].append(line)
+    return out
+
+
+def arg_defaults(path: Path) -> dict[str, str]:
+    return dict(re.findall(r"^ARG (\w+)=(\S+)$", path.read_text(), re.MULTILINE))
+
+
+def test_every_service_has_a_dockerfile():
+    for package in SERVICES:
+        assert (REPO / "services" / package / "Dockerfile").is_file(), package
+
+
+@pytest.mark.parametrize("path", dockerfiles(), ids=lambda p: str(p.relative_to(REPO)))
+def test_hadolint(path):
+    result = run(tool("hadolint"), "--config", str(REPO / ".hadolint.yaml"), str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("path", dockerfiles(), ids=lambda p: str(p.relative_to(REPO)))
+def test_dockerfile_runs_as_non_root_from_pinned_bases(path):
+    final = stages(path)[-1]
+    users = [ln.split()[1] for ln in final if ln.upper().startswith("USER ")]
+    assert users, f"{path}: the final stage sets no USER"
+    uid = users[-1].split(":")[0]
+    assert uid.isdigit(), f"{path}: final USER {users[-1]} is not numeric"
+    assert int(uid) > 0, f"{path}: final USER is root"
+    for name, image in arg_defaults(path).items():
+        if name.endswith("IMAGE"):  # an external base: an exact tag or a digest
+            assert re.search(r":\d[\w.-]*$|@sha256:[0-9a-f]{64}$", image), f"{path}: {image}"
+            assert not image.endswith(":latest"), f"{path}: {image}"
+
+
+def test_base_runtime_has_no_build_tools():
+    base = stages(REPO / "Dockerfile.base")
+    runtime = next(s for s in base if s[0].endswith(" AS runtime"))
+    text = "\n".join(runtime)
+    assert "--from=uv" not in text
+    assert "apt-get install" not in text
+    assert "pip uninstall" in text  # pip/setuptools/wheel leave the runtime
+    assert base[-1] is runtime  # the default target
+    builder = next(s for s in base if s[0].endswith(" AS builder"))
+    assert any("UV_FROZEN=1" in ln for ln in builder)  # dependencies only from uv.lock
+    for package, name in SERVICES.items():
+        text = (REPO / "services" / package / "Dockerfile").read_text()
+        assert f"uv sync --no-editable --package {name}" in text, package
+        assert "FROM ${BUILDER} AS build" in text, package
+        assert "\nFROM ${BASE}\n" in text, package
+
+
+def test_spark_image_matches_the_pinned_pyspark():
+    pyspark = re.search(
+        r'"pyspark==([\d.]+)"', (REPO / "services/shared/pyproject.toml").read_text()
+    )
+    assert pyspark
+    version = pyspark.group(1)
+    image = arg_defaults(REPO / "spark-operator/image/Dockerfile")["SPARK_IMAGE"]
+    assert image.startswith(f"apache/spark:{version}-"), image
+    pom = (REPO / "jvm/pom.xml").read_text()
+    assert f"<spark.version>{version}</spark.version>" in pom
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert values["spark"]["sparkVersion"] == version
+
+
+def test_skaffold_schema():
+    config = yaml.safe_load((REPO / "skaffold.yaml").read_text())
+    version = config["apiVersion"].removeprefix("skaffold/")
+    assert version in ("v4beta13", "v4beta14"), config["apiVersion"]
+    schema = json.loads((SKAFFOLD_SCHEMAS / f"{version}.json").read_text())
+    errors = [
+        f"{'.'.join(map(str, e.absolute_path))}: {e.message[:300]}"
+        for e in jsonschema.Draft7Validator(schema).iter_errors(config)
+    ]
+    assert not errors, "\n".join(errors)
+    # The schema is closed: a misspelt key fails.
+    config["build"]["artifact"] = []
+    assert list(jsonschema.Draft7Validator(schema).iter_errors(config))
+
+
+def test_skaffold_builds_and_wires_every_image():
+    config = yaml.safe_load((REPO / "skaffold.yaml").read_text())
+    artifacts = {a["image"]: a for a in config["build"]["artifacts"]}
+    for artifact in artifacts.values():
+        assert (REPO / artifact["docker"]["dockerfile"]).is_file(), artifact["image"]
+    release = config["deploy"]["helm"]["releases"][0]
+    assert (REPO / release["chartPath"] / "Chart.yaml").is_file()
+    for values_file in release["valuesFiles"]:
+        assert (REPO / values_file).is_file()
+    templates = release["setValueTemplates"]
+    for image in ["iotpipe/spark", *(f"iotpipe/{n}" for n in SERVICES.values())]:
+        assert image in artifacts, image
+        key = image.replace("/", "_").replace("-", "_")
+        assert f"{{{{.IMAGE_REPO_{key}}}}}" in templates.values(), image
+    forwarded = {p["resourceName"] for p in config["portForward"]}
+    assert {f"iotpipe-{n}" for n in SERVICES.values()} <= forwarded
+    profiles = {p["name"] for p in config["profiles"]}
+    assert profiles == {"dev", "eks"}
+
+
+@pytest.mark.parametrize("name", LOCAL_MANIFESTS)
+def test_local_manifests_validate_strictly(name):
+    docs = [d for d in yaml.safe_load_all((REPO / name).read_text()) if d]
+    assert docs
+    for doc in docs:
+        validate(doc)
+        if doc["kind"] != "Namespace":
+            assert doc["metadata"]["namespace"] == "iotpipe"
+
+
+def test_kind_config_and_operator_values():
+    kind = yaml.safe_load((REPO / "k8s/kind-config.yaml").read_text())
+    assert kind["apiVersion"] == "kind.x-k8s.io/v1alpha4"
+    assert kind["kind"] == "Cluster"
+    images = {n["image"] for n in kind["nodes"]}
+    assert len(images) == 1
+    assert re.fullmatch(r"kindest/node:v\d+\.\d+\.\d+", images.pop())
+    operator = yaml.safe_load((REPO / "spark-operator/values.yaml").read_text())
+    assert operator["spark"]["jobNamespaces"] == ["iotpipe"]
+    assert operator["webhook"]["enable"] is True
+    assert operator["prometheus"]["metrics"]["enable"] is True
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert operator["spark"]["serviceAccount"]["name"] == values["serviceAccounts"]["spark"]["name"]

@@ -1,0 +1,96 @@
+"""helm lint, and every rendered document valid against Kubernetes' and the CRDs' schemas."""
+
+from __future__ import annotations
+
+import pytest
+
+from .manifests import CHART, KUBERNETES_VERSION, PROFILES, find, helm, render, validate
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_helm_lint_is_clean(profile):
+    args = ["lint", "--strict", str(CHART), "--namespace", "iotpipe"]
+    args += ["--kube-version", f"{KUBERNETES_VERSION}.0"]
+    for name in PROFILES[profile]:
+        args += ["-f", str(CHART / name)]
+    out = helm(*args)
+    assert "0 chart(s) failed" in out, out
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_document_validates_strictly(profile):
+    docs = render(profile)
+    problems = []
+    for doc in docs:
+        try:
+            validate(doc)
+        except AssertionError as exc:
+            problems.append(str(exc))
+    assert not problems, "\n\n".join(problems)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_renders_the_whole_pipeline(profile):
+    docs = render(profile)
+    kinds = {d["kind"] for d in docs}
+    for kind in (
+        "Deployment",
+        "Service",
+        "ServiceAccount",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+        "Kafka",
+        "KafkaNodePool",
+        "KafkaUser",
+        "KafkaTopic",
+        "SparkApplication",
+        "ScheduledSparkApplication",
+    ):
+        assert kind in kinds, f"{profile}: no {kind}"
+    assert len(find(docs, "Deployment")) == 4
+    monitors = {"ServiceMonitor", "PodMonitor"} & kinds
+    assert monitors == (set() if profile == "dev" else {"ServiceMonitor", "PodMonitor"})
+    # Every object lands in the release namespace (nothing in `default` by accident).
+    assert {d["metadata"]["namespace"] for d in docs} == {"iotpipe"}
+
+
+def test_the_validation_catches_what_the_api_server_rejects():
+    """The validators are strict: a removed Strimzi field and a misspelt Pod field fail."""
+    docs = render()
+    kafka = find(docs, "Kafka")[0]
+    broken = {
+        **kafka,
+        "spec": {**kafka["spec"], "kafka": {**kafka["spec"]["kafka"], "replicas": 3}},
+    }
+    with pytest.raises(AssertionError, match="replicas"):
+        validate(broken)
+    deployment = find(docs, "Deployment")[0]
+    pod = deployment["spec"]["template"]["spec"]
+    typo = {**pod, "serviceAcountName": "x"}
+    broken = {
+        **deployment,
+        "spec": {
+            **deployment["spec"],
+            "template": {**deployment["spec"]["template"], "spec": typo},
+        },
+    }
+    with pytest.raises(AssertionError, match="serviceAcountName"):
+        validate(broken)
+    with pytest.raises(AssertionError, match="neither"):
+        validate({"apiVersion": "example.com/v1", "kind": "Gadget", "metadata": {"name": "g"}})
+
+
+def test_values_schema_rejects_bad_values():
+    from .manifests import HelmError
+
+    bad_values: list[tuple[str, object, str]] = [
+        ("dlqInspector__replicas", 0, "replicas"),
+        ("serviceAccounts__spark__roleArn", "not-an-arn", "roleArn"),
+        ("warehouse__dialect", "mysql", "dialect"),
+        ("kafka__topics__events__partitions", 0, "partitions"),
+        ("sensorSimulator__replica", 2, "replica"),
+        ("qualityGate__resources__limits", None, "limits"),  # null deletes the key
+    ]
+    for key, value, hint in bad_values:
+        with pytest.raises(HelmError, match=hint):
+            render(**{key: value})

@@ -1,0 +1,124 @@
+"""Secure defaults on every pod the chart renders, and secrets only ever referenced."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from .manifests import PROFILES, find, pod_templates, render, spark_roles
+
+SENSITIVE = re.compile(r"PASSWORD|TOKEN|SECRET|DSN|ACCESS_KEY", re.IGNORECASE)
+
+
+def assert_container_secure(label: str, sc: dict) -> None:
+    assert sc.get("runAsNonRoot") is True, f"{label}: runAsNonRoot"
+    assert sc.get("allowPrivilegeEscalation") is False, f"{label}: allowPrivilegeEscalation"
+    assert sc.get("readOnlyRootFilesystem") is True, f"{label}: readOnlyRootFilesystem"
+    assert sc.get("privileged", False) is False, f"{label}: privileged"
+    assert sc.get("capabilities", {}).get("drop") == ["ALL"], f"{label}: capabilities"
+    assert "add" not in sc.get("capabilities", {}), f"{label}: adds capabilities"
+
+
+def assert_pod_secure(label: str, psc: dict) -> None:
+    assert psc.get("runAsNonRoot") is True, f"{label}: pod runAsNonRoot"
+    assert psc.get("runAsUser", 0) > 0, f"{label}: pod runAsUser"
+    assert psc.get("seccompProfile") == {"type": "RuntimeDefault"}, f"{label}: seccomp"
+
+
+def assert_resources(label: str, resources: dict) -> None:
+    for part in ("requests", "limits"):
+        for what in ("cpu", "memory"):
+            assert resources.get(part, {}).get(what), f"{label}: no {part}.{what}"
+
+
+def assert_env_references_secrets(label: str, env: list[dict]) -> None:
+    for var in env:
+        if SENSITIVE.search(var["name"]) and var["name"] != "KAFKA_SASL_USERNAME":
+            assert "value" not in var, f"{label}: {var['name']} is inlined"
+            assert "secretKeyRef" in var["valueFrom"], f"{label}: {var['name']}"
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_pod_runs_locked_down(profile):
+    docs = render(profile)
+    pods = list(pod_templates(docs))
+    assert len(pods) == 4
+    for label, pod in pods:
+        assert_pod_secure(label, pod["securityContext"])
+        assert pod.get("automountServiceAccountToken") is False, label
+        assert not pod.get("hostNetwork"), label
+        assert not pod.get("hostPID"), label
+        for container in pod["containers"] + pod.get("initContainers", []):
+            name = f"{label}/{container['name']}"
+            assert_container_secure(name, container["securityContext"])
+            assert_resources(name, container["resources"])
+            assert_env_references_secrets(name, container.get("env", []))
+            assert container["livenessProbe"], name
+            assert container["readinessProbe"], name
+            assert not container["image"].endswith(":latest"), name
+        # The writable places are explicit emptyDirs with a size limit.
+        for volume in pod["volumes"]:
+            if "emptyDir" in volume:
+                assert volume["emptyDir"].get("sizeLimit"), f"{label}: {volume['name']}"
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_spark_pod_runs_locked_down(profile):
+    roles = list(spark_roles(render(profile)))
+    assert len(roles) == 6  # bronze-stream + two schedules, driver and executor each
+    for label, role in roles:
+        assert_pod_secure(label, role["podSecurityContext"])
+        assert_container_secure(label, role["securityContext"])
+        for key in ("cores", "coreLimit", "memory"):
+            assert role[key], f"{label}: {key}"
+        assert role["serviceAccount"] == "iotpipe-spark", label
+        assert_env_references_secrets(label, role["env"])
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_no_secret_is_rendered(profile):
+    docs = render(profile)
+    assert not find(docs, "Secret")
+    # Every secret the pods read is one the operator (Strimzi) or the installer provides.
+    refs = set()
+    for _, pod in pod_templates(docs):
+        for container in pod["containers"]:
+            for var in container.get("env", []):
+                if ref := var.get("valueFrom", {}).get("secretKeyRef"):
+                    refs.add((ref["name"], ref["key"]))
+    users = {u["metadata"]["name"] for u in find(docs, "KafkaUser")}
+    for name, key in refs:
+        assert name in users | {
+            "iotpipe-api-tokens",
+            "iotpipe-warehouse",
+            "iotpipe-minio",
+        }, f"unexpected secret {name}"
+        if name in users:
+            assert key == "password"
+
+
+def test_network_policies_cover_every_pod():
+    docs = render()
+    deny = [p for p in find(docs, "NetworkPolicy") if "ingress" not in p["spec"]]
+    assert len(deny) == 1
+    assert deny[0]["spec"]["policyTypes"] == ["Ingress"]
+    selected = [p["spec"]["podSelector"]["matchLabels"] for p in find(docs, "NetworkPolicy")]
+    for _, pod_labels in [
+        (d["metadata"]["name"], d["spec"]["template"]["metadata"]["labels"])
+        for d in find(docs, "Deployment")
+    ]:
+        matches = [s for s in selected if s.items() <= pod_labels.items()]
+        assert len(matches) == 2  # the default deny and the service's own allow
+    # Kafka's listener admits only pods labelled as Kafka clients, which are exactly the
+    # pods that have a KafkaUser.
+    listener = find(docs, "Kafka")[0]["spec"]["kafka"]["listeners"][0]
+    assert listener["tls"] is True
+    assert listener["authentication"]["type"] == "scram-sha-512"
+    peer = listener["networkPolicyPeers"][0]["podSelector"]["matchLabels"]
+    clients = {
+        d["metadata"]["name"]
+        for d in find(docs, "Deployment")
+        if peer.items() <= d["spec"]["template"]["metadata"]["labels"].items()
+    }
+    assert clients == {"iotpipe-sensor-simulator", "iotpipe-dlq-inspector"}

@@ -1,0 +1,290 @@
+"""Values change what they should, and nothing else."""
+
+from __future__ import annotations
+
+from .manifests import find, one, render
+
+SERVICES = ("sensor-simulator", "dlq-inspector", "quality-gate", "warehouse-loader")
+IRSA = "eks.amazonaws.com/role-arn"
+
+
+def container(docs, service):
+    return one(docs, "Deployment", f"iotpipe-{service}")["spec"]["template"]["spec"]["containers"][
+        0
+    ]
+
+
+def env(docs, service):
+    return {v["name"]: v for v in container(docs, service)["env"]}
+
+
+def test_replicas():
+    default = render()
+    assert {d["metadata"]["name"]: d["spec"]["replicas"] for d in find(default, "Deployment")} == {
+        "iotpipe-sensor-simulator": 1,
+        "iotpipe-dlq-inspector": 2,
+        "iotpipe-quality-gate": 2,
+        "iotpipe-warehouse-loader": 2,
+    }
+    changed = render(dlqInspector__replicas=5)
+    assert one(changed, "Deployment", "iotpipe-dlq-inspector")["spec"]["replicas"] == 5
+    assert one(changed, "Deployment", "iotpipe-quality-gate")["spec"]["replicas"] == 2
+    dev = render("dev")
+    assert {d["spec"]["replicas"] for d in find(dev, "Deployment")} == {1}
+    assert {p["spec"]["replicas"] for p in find(dev, "KafkaNodePool")} == {1}
+    brokers = render(kafka__brokers__replicas=5)
+    assert one(brokers, "KafkaNodePool", "brokers")["spec"]["replicas"] == 5
+    assert one(brokers, "KafkaNodePool", "controllers")["spec"]["replicas"] == 3
+
+
+def test_resources_merge_over_the_defaults():
+    docs = render(qualityGate__resources__limits__memory="5Gi")
+    assert container(docs, "quality-gate")["resources"] == {
+        "requests": {"cpu": "500m", "memory": "2Gi"},
+        "limits": {"cpu": "2", "memory": "5Gi"},
+    }
+    assert container(docs, "dlq-inspector")["resources"]["limits"]["memory"] == "512Mi"
+    docs = render(serviceDefaults__resources__requests__cpu="300m")
+    assert container(docs, "dlq-inspector")["resources"]["requests"]["cpu"] == "300m"
+    assert container(docs, "quality-gate")["resources"]["requests"]["cpu"] == "500m"
+
+
+def test_topic_partitions_and_config():
+    docs = render()
+    topics = {t["spec"]["topicName"]: t["spec"] for t in find(docs, "KafkaTopic")}
+    assert set(topics) == {"sensor-events", "sensor-events-dlq", "sensor-events-dlq-replays"}
+    assert topics["sensor-events"]["partitions"] == 3
+    assert topics["sensor-events-dlq-replays"]["config"]["cleanup.policy"] == "compact"
+    changed = render(kafka__topics__events__partitions=12)
+    spec = one(changed, "KafkaTopic", "sensor-events")["spec"]
+    assert spec["partitions"] == 12
+    assert one(changed, "KafkaTopic", "sensor-events-dlq")["spec"]["partitions"] == 3
+    dev = render("dev")
+    assert {t["spec"]["replicas"] for t in find(dev, "KafkaTopic")} == {1}
+
+
+def test_topic_names_flow_to_the_clients():
+    docs = render(kafka__topics__dlq__name="dead-letters")
+    assert one(docs, "KafkaTopic", "dead-letters")
+    assert env(docs, "dlq-inspector")["KAFKA_DLQ_TOPIC"]["value"] == "dead-letters"
+    user = one(docs, "KafkaUser", "iotpipe-dlq-inspector")
+    assert "dead-letters" not in str(user)  # ACLs are data: changing a name means changing them
+
+
+def test_irsa_annotations():
+    default = render()
+    for sa in find(default, "ServiceAccount"):
+        assert IRSA not in sa["metadata"].get("annotations", {}), sa["metadata"]["name"]
+    arn = "arn:aws:iam::123456789012:role/lake"
+    changed = render(serviceAccounts__spark__roleArn=arn)
+    assert one(changed, "ServiceAccount", "iotpipe-spark")["metadata"]["annotations"] == {IRSA: arn}
+    eks = {
+        sa["metadata"]["name"]: sa["metadata"].get("annotations", {}).get(IRSA)
+        for sa in find(render("eks"), "ServiceAccount")
+    }
+    assert eks == {
+        "iotpipe-spark": "arn:aws:iam::123456789012:role/iotpipe-spark",
+        "iotpipe-warehouse-loader": "arn:aws:iam::123456789012:role/iotpipe-warehouse-loader",
+        "iotpipe-quality-gate": "arn:aws:iam::123456789012:role/iotpipe-quality-gate",
+        "iotpipe-sensor-simulator": None,
+        "iotpipe-dlq-inspector": None,
+        "iotpipe-orchestrator": None,
+    }
+    # Pods run as exactly these accounts.
+    docs = render("eks")
+    for service in SERVICES:
+        pod = one(docs, "Deployment", f"iotpipe-{service}")["spec"]["template"]["spec"]
+        assert pod["serviceAccountName"] == f"iotpipe-{service}"
+
+
+def test_images_follow_registry_tag_and_digest():
+    docs = render("eks", global__imageTag="abc123")
+    assert container(docs, "dlq-inspector")["image"] == (
+        "123456789012.dkr.ecr.eu-west-1.amazonaws.com/iotpipe/dlq-inspector:abc123"
+    )
+    spark = one(docs, "SparkApplication", "iotpipe-bronze-stream")["spec"]["image"]
+    assert spark == "123456789012.dkr.ecr.eu-west-1.amazonaws.com/iotpipe/spark:abc123"
+    digest = "sha256:" + "a" * 64
+    docs = render(dlqInspector__image__digest=digest, dlqInspector__image__tag="x")
+    assert container(docs, "dlq-inspector")["image"] == f"iotpipe/dlq-inspector@{digest}"
+    assert container(docs, "quality-gate")["image"] == "iotpipe/quality-gate:0.1.0"
+
+
+def test_disabling_a_service_removes_all_of_it():
+    docs = render(warehouseLoader__enabled=False)
+    assert not [
+        d
+        for d in docs
+        if d["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "warehouse-loader"
+    ]
+    assert len(find(docs, "Deployment")) == 3
+
+
+def test_kafka_users_and_acls():
+    docs = render()
+    users = {u["metadata"]["name"]: u for u in find(docs, "KafkaUser")}
+    assert set(users) == {"iotpipe-sensor-simulator", "iotpipe-dlq-inspector", "iotpipe-spark"}
+    topics = {t["spec"]["topicName"] for t in find(docs, "KafkaTopic")}
+    for name, user in users.items():
+        assert user["metadata"]["labels"]["strimzi.io/cluster"] == "iotpipe"
+        assert user["spec"]["authentication"] == {"type": "scram-sha-512"}
+        for acl in user["spec"]["authorization"]["acls"]:
+            if acl["resource"]["type"] == "topic":
+                assert acl["resource"]["name"] in topics, (name, acl)
+    simulator = users["iotpipe-sensor-simulator"]["spec"]["authorization"]["acls"]
+    assert simulator == [
+        {
+            "resource": {"type": "topic", "name": "sensor-events"},
+            "operations": ["Write", "Describe"],
+        }
+    ]
+    # A service without ACLs gets no Kafka user and no Kafka credentials.
+    assert "KAFKA_SASL_PASSWORD" not in env(docs, "warehouse-loader")
+    sasl = env(docs, "sensor-simulator")
+    assert sasl["KAFKA_SASL_USERNAME"]["value"] == "iotpipe-sensor-simulator"
+    assert sasl["KAFKA_SECURITY_PROTOCOL"]["value"] == "SASL_SSL"
+    assert sasl["KAFKA_BOOTSTRAP_SERVERS"]["value"] == "iotpipe-kafka-bootstrap.iotpipe.svc:9093"
+    assert sasl["KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "iotpipe-sensor-simulator",
+        "key": "password",
+    }
+
+
+def test_kafka_cluster_is_kraft_with_node_pools():
+    docs = render()
+    kafka = one(docs, "Kafka", "iotpipe")
+    assert "zookeeper" not in kafka["spec"]
+    assert kafka["spec"]["kafka"]["authorization"] == {"type": "simple"}
+    assert "kafkaExporter" in kafka["spec"]
+    roles = {p["metadata"]["name"]: p["spec"]["roles"] for p in find(docs, "KafkaNodePool")}
+    assert roles == {"controllers": ["controller"], "brokers": ["broker"]}
+    assert (
+        "kafkaExporter"
+        not in one(render(kafka__exporter__enabled=False), "Kafka", "iotpipe")["spec"]
+    )
+    assert not find(render(kafka__enabled=False), "Kafka")
+
+
+def test_spark_applications():
+    docs = render()
+    stream = one(docs, "SparkApplication", "iotpipe-bronze-stream")["spec"]
+    assert stream["restartPolicy"]["type"] == "Always"
+    assert stream["arguments"] == ["bronze_stream"]
+    assert stream["monitoring"]["exposeDriverMetrics"]
+    assert stream["monitoring"]["prometheus"]
+    assert stream["sparkVersion"] == "4.1.1"
+    assert stream["driver"]["ports"] == [
+        {"name": "stream-metrics", "containerPort": 9108, "protocol": "TCP"}
+    ]
+    driver_env = {v["name"]: v.get("value") for v in stream["driver"]["env"]}
+    assert driver_env["BRONZE_METRICS_PORT"] == "9108"
+    assert "ports" not in stream["executor"]
+    schedules = {s["metadata"]["name"]: s["spec"] for s in find(docs, "ScheduledSparkApplication")}
+    assert set(schedules) == {"iotpipe-bronze-to-silver", "iotpipe-silver-to-gold"}
+    for spec in schedules.values():
+        assert spec["concurrencyPolicy"] == "Forbid"
+        assert spec["template"]["restartPolicy"]["type"] == "OnFailure"
+    assert schedules["iotpipe-bronze-to-silver"]["template"]["arguments"][0] == "bronze_to_silver"
+    changed = render(
+        spark__executor__instances=7, spark__medallion__silverToGold__schedule="0 3 * * *"
+    )
+    assert (
+        one(changed, "SparkApplication", "iotpipe-bronze-stream")["spec"]["executor"]["instances"]
+        == 7
+    )
+    assert (
+        one(changed, "ScheduledSparkApplication", "iotpipe-silver-to-gold")["spec"]["schedule"]
+        == "0 3 * * *"
+    )
+    dev = one(render("dev"), "SparkApplication", "iotpipe-bronze-stream")["spec"]
+    assert dev["sparkConf"]["spark.hadoop.fs.s3a.endpoint"] == "http://minio.iotpipe.svc:9000"
+    assert "monitoring" not in dev
+
+
+def test_warehouse_settings():
+    eks = env(render("eks"), "warehouse-loader")
+    assert eks["LOADER_DIALECT"]["value"] == "redshift"
+    assert (
+        eks["LOADER_REDSHIFT_IAM_ROLE"]["value"]
+        == "arn:aws:iam::123456789012:role/iotpipe-redshift-copy"
+    )
+    assert eks["LOADER_WAREHOUSE_DSN"]["valueFrom"]["secretKeyRef"] == {
+        "name": "iotpipe-warehouse",
+        "key": "dsn",
+    }
+    assert eks["LOADER_QUALITY_GATE_URL"]["value"] == "http://iotpipe-quality-gate:8000"
+    assert eks["LAKE_ROOT"]["value"] == "s3a://iotpipe-lake-123456789012/lake"
+    dev = env(render("dev"), "warehouse-loader")
+    assert dev["LOADER_DIALECT"]["value"] == "postgresql"
+    assert "LOADER_REDSHIFT_IAM_ROLE" not in dev
+    assert dev["AWS_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "iotpipe-minio"
+
+
+def test_monitoring_placeholders_render_only_when_filled():
+    docs = render()
+    assert not find(docs, "PrometheusRule")
+    assert not [
+        c for c in find(docs, "ConfigMap") if "grafana_dashboard" in c["metadata"]["labels"]
+    ]
+    monitors = {m["metadata"]["name"] for m in find(docs, "ServiceMonitor")}
+    assert monitors == {f"iotpipe-{s}" for s in SERVICES}
+    assert {m["metadata"]["name"] for m in find(docs, "PodMonitor")} == {
+        "iotpipe-kafka",
+        "iotpipe-kafka-exporter",
+        "iotpipe-spark",
+    }
+
+
+def test_monitoring_placeholders_take_the_observability_content():
+    from .manifests import validate
+
+    rule = {"alert": "BronzeStreamDown", "expr": "up == 0", "for": "5m"}
+    docs = render(
+        monitoring__rules__enabled=True,
+        monitoring__rules__groups=[{"name": "iotpipe", "rules": [rule]}],
+        monitoring__dashboards__enabled=True,
+        monitoring__dashboards__files={"pipeline.json": '{"title": "Pipeline"}'},
+    )
+    prometheus_rule = one(docs, "PrometheusRule", "iotpipe")
+    validate(prometheus_rule)
+    assert prometheus_rule["spec"]["groups"][0]["rules"] == [rule]
+    dashboard = one(docs, "ConfigMap", "iotpipe-dashboard-pipeline")
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert dashboard["data"]["pipeline.json"] == '{"title": "Pipeline"}'
+
+
+def test_terraform_outputs_feed_the_chart(tmp_path):
+    """The values Terraform writes (terraform/helm_values.py, on the recorded `tofu output
+    -json` of tests/terraform/outputs.json) are accepted by the chart's schema and land where
+    the contract says."""
+    import importlib.util
+    import json
+
+    from .manifests import REPO, _render, load_all, validate
+
+    spec = importlib.util.spec_from_file_location("helm_values", REPO / "terraform/helm_values.py")
+    assert spec
+    assert spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    outputs = json.loads((REPO / "tests/terraform/outputs.json").read_text())
+    values = module.helm_values(outputs)
+    path = tmp_path / "values-terraform.yaml"
+    path.write_text(module.render(values, "tests/terraform/outputs.json"))
+    docs = load_all(_render(("values-eks.yaml", str(path)), ()))
+    for doc in docs:
+        validate(doc)
+    accounts = {sa["metadata"]["name"]: sa for sa in find(docs, "ServiceAccount")}
+    for key, account in values["serviceAccounts"].items():
+        annotations = accounts[account["name"]]["metadata"]["annotations"]
+        assert annotations[IRSA] == account["roleArn"], key
+    registry = values["global"]["imageRegistry"]
+    assert container(docs, "dlq-inspector")["image"].startswith(
+        f"{registry}/iotpipe/dlq-inspector:"
+    )
+    loader = env(docs, "warehouse-loader")
+    assert loader["LAKE_ROOT"]["value"] == values["lake"]["root"]
+    assert (
+        loader["LOADER_REDSHIFT_IAM_ROLE"]["value"]
+        == values["warehouse"]["redshift"]["copyRoleArn"]
+    )
