@@ -52,9 +52,21 @@ SILVER = t.StructType(
         t.StructField("source_file", t.StringType(), True),
         t.StructField("processing_timestamp", t.TimestampType(), False),
         t.StructField("pipeline_version", t.StringType(), False),
+        t.StructField("zscore", t.DoubleType(), True),
     ]
 )
-"""Silver: cleaned, deduplicated on (sensor_id, timestamp), flagged, with lineage."""
+"""Silver: cleaned, deduplicated on (sensor_id, timestamp), flagged, with lineage.
+
+``zscore`` is the reading's z-score against the previous readings of its sensor
+(null while the sensor has too little history or its history has no spread)."""
+
+GOLD_LINEAGE = t.StructType(
+    [
+        t.StructField("processing_timestamp", t.TimestampType(), False),
+        t.StructField("pipeline_version", t.StringType(), False),
+    ]
+)
+"""Which run of which pipeline version wrote a Gold row."""
 
 GOLD_WINDOWS = t.StructType(
     [
@@ -74,7 +86,39 @@ GOLD_WINDOWS = t.StructType(
         t.StructField("anomaly_count", t.LongType(), False),
         t.StructField("expected_count", t.LongType(), False),
         t.StructField("health_pct", t.DoubleType(), False),
+        *GOLD_LINEAGE.fields,
         t.StructField("window_date", t.DateType(), False),
     ]
 )
 """Gold: one row per sensor per 5-minute window (the warehouse's fact grain)."""
+
+
+def _rollup(*keys: t.StructField) -> t.StructType:
+    """A Gold rollup of the 5-minute windows over a longer period, grouped by ``keys``."""
+    return t.StructType(
+        [
+            *keys,
+            t.StructField("period_start", t.TimestampType(), False),
+            t.StructField("period_end", t.TimestampType(), False),
+            t.StructField("sensor_count", t.LongType(), False),
+            t.StructField("reading_count", t.LongType(), False),
+            t.StructField("avg_value", t.DoubleType(), True),
+            t.StructField("min_value", t.DoubleType(), True),
+            t.StructField("max_value", t.DoubleType(), True),
+            t.StructField("anomaly_count", t.LongType(), False),
+            t.StructField("expected_count", t.LongType(), False),
+            t.StructField("health_pct", t.DoubleType(), False),
+            *GOLD_LINEAGE.fields,
+            t.StructField("window_date", t.DateType(), False),
+        ]
+    )
+
+
+GOLD_LOCATION_HOURLY = _rollup(
+    t.StructField("location", t.StringType(), True),
+    t.StructField("sensor_type", t.StringType(), False),
+)
+"""Gold: per location and sensor type per UTC hour (values of different types are not mixed)."""
+
+GOLD_DAILY = _rollup(t.StructField("sensor_type", t.StringType(), False))
+"""Gold: per sensor type per UTC day."""

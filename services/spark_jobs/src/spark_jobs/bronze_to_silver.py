@@ -1,0 +1,198 @@
+"""Bronze -> Silver: clean, deduplicate, flag and add lineage, for a time range.
+
+The job recomputes whole event-hour partitions of Silver from Bronze:
+
+1. the hours the time range touches, plus every earlier hour (within
+   ``MEDALLION_LATE_LOOKBACK_HOURS``) that Bronze received rows for after Silver
+   processed it: late data is re-merged by recomputing its partition;
+2. Bronze rows of those hours, and of ``history`` hours before each of them so
+   that the first readings of an hour have their previous readings for the z-score;
+3. rows with a null key or value dropped; duplicates on (sensor_id, timestamp)
+   removed, keeping the first to arrive (ingest time, then Kafka partition/offset);
+4. ``is_out_of_range`` (contract bounds), ``is_zscore_anomaly``, ``is_anomaly``,
+   lineage; written with dynamic partition overwrite, so a rerun replaces the
+   same partitions with the same rows.
+
+Run: ``python -m spark_jobs.bronze_to_silver --window 2026-11-26T10``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from iotpipe.lake import EVENT_PARTITIONS, Lake
+from iotpipe.windows import Window
+from spark_jobs import schemas
+from spark_jobs.medallion import (
+    MedallionSettings,
+    Report,
+    Step,
+    conform,
+    hours_filter,
+    out_of_range,
+    overwrite_partitions,
+    read_table,
+    run_cli,
+    stale_partitions,
+)
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, Observation, SparkSession
+
+REQUIRED = ("sensor_id", "sensor_type", "timestamp", "value")
+"""A Bronze row without one of these cannot become Silver."""
+
+ARRIVAL_ORDER = ("ingest_time", "kafka_partition", "kafka_offset", "event_id", "source_file")
+"""Among duplicates the first in this order is kept (the first to arrive)."""
+
+
+def hour_start(day: date, hour: int) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
+
+
+def partition_name(hour: datetime) -> str:
+    return f"event_date={hour.date().isoformat()}/event_hour={hour.hour}"
+
+
+def to_silver(
+    bronze: DataFrame,
+    settings: MedallionSettings,
+    keep: Sequence[datetime] | None = None,
+    observation: Observation | None = None,
+) -> DataFrame:
+    """Silver rows from Bronze rows (with ``source_file``); only ``keep`` hours returned.
+
+    Rows outside ``keep`` only serve as deduplication and z-score history. With an
+    ``observation`` the kept hours' ``bronze_rows``, ``valid_rows``, ``silver_rows``
+    and anomaly counts are recorded as the result is written.
+    """
+    from pyspark.sql import Window as SparkWindow
+    from pyspark.sql import functions as sf
+
+    in_scope = hours_filter(keep) if keep is not None else sf.lit(True)
+    frame = bronze.withColumn("_in_scope", in_scope)
+    valid = sf.lit(True)
+    for name in REQUIRED:
+        valid = valid & sf.col(name).isNotNull()
+    valid = valid & ~sf.isnan("value")
+    frame = frame.withColumn("_valid", valid)
+
+    by_sensor = SparkWindow.partitionBy("sensor_id")
+    arrival = by_sensor.orderBy(
+        "timestamp", *[sf.col(name).asc_nulls_last() for name in ARRIVAL_ORDER]
+    )
+    clean = (
+        frame.where("_valid")
+        .withColumn("_previous", sf.lag("timestamp").over(arrival))
+        .withColumn(
+            "_first",
+            sf.col("_previous").isNull() | (sf.col("_previous") != sf.col("timestamp")),
+        )
+    )
+    if observation is not None:
+        clean = clean.observe(
+            observation,
+            sf.count_if("_in_scope").alias("valid_rows"),
+            sf.count_if(sf.col("_in_scope") & sf.col("_first")).alias("silver_rows"),
+        )
+    history = by_sensor.orderBy("timestamp").rowsBetween(-settings.zscore_window, -1)
+    mean, spread = sf.avg("value").over(history), sf.stddev_samp("value").over(history)
+    enough = sf.count("value").over(history) >= settings.zscore_min_history
+    deviation = sf.col("value") - sf.col("_mean")
+    silver = (
+        clean.where("_first")
+        .withColumn("_mean", mean)
+        .withColumn("_spread", spread)
+        .withColumn("_enough", enough)
+        .where("_in_scope")
+        .withColumn("is_out_of_range", out_of_range(sf.col("sensor_type"), sf.col("value")))
+        .withColumn(
+            "is_zscore_anomaly",
+            sf.col("_enough") & (sf.abs(deviation) > settings.zscore_threshold * sf.col("_spread")),
+        )
+        .withColumn("is_anomaly", sf.col("is_out_of_range") | sf.col("is_zscore_anomaly"))
+        .withColumn(
+            "zscore",
+            sf.when(sf.col("_enough") & (sf.col("_spread") > 0), deviation / sf.col("_spread")),
+        )
+        .withColumn("processing_timestamp", sf.current_timestamp())
+        .withColumn("pipeline_version", sf.lit(settings.pipeline_version))
+    )
+    return conform(silver, schemas.SILVER)
+
+
+def run(
+    spark: SparkSession,
+    window: Window,
+    settings: MedallionSettings,
+    lake: Lake,
+    step: Step = lambda _: None,
+) -> Report:
+    """Recompute the Silver partitions of ``window`` (and those late data made stale)."""
+    from pyspark.sql import Observation
+    from pyspark.sql import functions as sf
+
+    bronze = read_table(spark, lake.bronze, schemas.BRONZE)
+    hours = set(window.hours())
+    late: set[datetime] = set()
+    if settings.late_lookback_hours:
+        step("finding Bronze hours that received late data")
+        first = window.start.replace(minute=0, second=0, microsecond=0)
+        lookback = Window(first - timedelta(hours=settings.late_lookback_hours), first)
+        late = {
+            hour_start(day, hour)
+            for day, hour in stale_partitions(
+                bronze.where(hours_filter(lookback.hours())).select(
+                    *EVENT_PARTITIONS, sf.col("ingest_time").alias("changed_at")
+                ),
+                read_table(spark, lake.silver, schemas.SILVER).where(
+                    hours_filter(lookback.hours())
+                ),
+                EVENT_PARTITIONS,
+                settings.late_margin_seconds,
+            )
+        }
+    affected = sorted(hours | late)
+    needed = {
+        hour - timedelta(hours=back)
+        for hour in affected
+        for back in range(int(settings.history / timedelta(hours=1)) + 1)
+    }
+    step(f"writing Silver for {len(affected)} hour partition(s)")
+    observed = Observation("bronze_to_silver")
+    source = bronze.where(hours_filter(needed)).withColumn("source_file", sf.input_file_name())
+    source = source.observe(
+        observed_input := Observation("bronze_input"),
+        sf.count_if(hours_filter(affected)).alias("bronze_rows"),
+    )
+    silver = to_silver(source, settings, affected, observed).observe(
+        written := Observation("silver_output"),
+        sf.count_if("is_out_of_range").alias("out_of_range"),
+        sf.count_if("is_zscore_anomaly").alias("zscore_anomalies"),
+        sf.count_if("is_anomaly").alias("anomalies"),
+        sf.collect_set(sf.struct(*EVENT_PARTITIONS)).alias("hours"),
+    )
+    overwrite_partitions(silver, lake.silver, EVENT_PARTITIONS)
+    counts = {**observed_input.get, **observed.get, **written.get}
+    written_hours = {hour_start(day, hour) for day, hour in counts.pop("hours")}
+    counts["null_rows_dropped"] = counts["bronze_rows"] - counts["valid_rows"]
+    counts["duplicates_dropped"] = counts["valid_rows"] - counts["silver_rows"]
+    return Report(
+        job="bronze_to_silver",
+        window=window,
+        partitions=[partition_name(hour) for hour in sorted(written_hours)],
+        late_partitions=[partition_name(hour) for hour in sorted(late & written_hours)],
+        counts={name: int(value) for name, value in counts.items()},
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    assert __doc__ is not None
+    return run_cli(argv, name="bronze_to_silver", help=__doc__, job=run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,354 @@
+"""What the two medallion batch jobs share: their settings, the time range they run on,
+lake I/O (tolerant reads, dynamic partition overwrite, finding partitions that late
+data made stale) and their command line.
+
+A job is a function ``(spark, window, settings, lake, steps) -> Report``;
+:func:`run_cli` turns it into ``main(argv)`` with ``--help``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from iotpipe.contract import SENSOR_TYPES, SensorType
+from iotpipe.lake import Lake
+from iotpipe.logging import configure_logging
+from iotpipe.windows import Window
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql.types import StructType
+
+log = logging.getLogger(__name__)
+
+GOLD_WINDOW_SECONDS = 300
+"""The Gold fact grain: 5-minute tumbling windows (UTC)."""
+
+
+def _package_version() -> str:
+    try:
+        return f"spark-jobs {version('spark-jobs')}"
+    except PackageNotFoundError:  # pragma: no cover - running from a bare source tree
+        return "spark-jobs dev"
+
+
+class MedallionSettings(BaseSettings):
+    """Configuration of the medallion jobs (env ``MEDALLION_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="MEDALLION_", extra="ignore")
+
+    pipeline_version: str = Field(
+        default_factory=_package_version,
+        description="Written to every Silver/Gold row (set it to the image tag or git SHA).",
+    )
+    default_rate_hz: PositiveFloat = Field(
+        default=1.0, description="Expected readings per second of a sensor (health_pct)."
+    )
+    expected_rate_hz: dict[SensorType, PositiveFloat] = Field(
+        default_factory=dict,
+        description="Per sensor type overrides, JSON: MEDALLION_EXPECTED_RATE_HZ='{\"vibration\": 10}'.",
+    )
+    zscore_threshold: PositiveFloat = 3.0
+    zscore_window: PositiveInt = Field(
+        default=100, description="How many previous readings of the sensor the z-score uses."
+    )
+    zscore_min_history: int = Field(
+        default=30,
+        ge=2,
+        description="Fewer previous readings than this: the reading is not z-score flagged.",
+    )
+    history_hours: PositiveInt | None = Field(
+        default=None,
+        description="Bronze hours read before the first recomputed hour as z-score history; "
+        "default: enough for zscore_window readings at the slowest configured rate.",
+    )
+    late_lookback_hours: NonNegativeInt = Field(
+        default=48,
+        description="How far back a run looks for partitions that late data made stale (0: off).",
+    )
+    late_margin_seconds: NonNegativeInt = Field(
+        default=300,
+        description="Data ingested up to this long before a partition was processed still "
+        "counts as possibly missed (covers in-flight streaming micro-batches).",
+    )
+    percentile_accuracy: PositiveInt = Field(
+        default=10_000,
+        description="percentile_approx accuracy: the rank error is at most n / accuracy.",
+    )
+
+    @model_validator(mode="after")
+    def _history_fits(self) -> MedallionSettings:
+        if self.zscore_min_history > self.zscore_window:
+            raise ValueError("zscore_min_history cannot exceed zscore_window")
+        return self
+
+    def rate_hz(self, sensor_type: SensorType) -> float:
+        return self.expected_rate_hz.get(sensor_type, self.default_rate_hz)
+
+    @property
+    def history(self) -> timedelta:
+        """How much earlier Bronze a recomputed hour needs for its z-scores."""
+        if self.history_hours is not None:
+            return timedelta(hours=self.history_hours)
+        slowest = min(self.rate_hz(sensor_type) for sensor_type in SensorType)
+        return timedelta(hours=math.ceil(self.zscore_window / slowest / 3600))
+
+
+# ---------------------------------------------------------------- column expressions
+
+
+def out_of_range(sensor_type: Column, value: Column) -> Column:
+    """True outside the contract's physical bounds (and for a type the contract lacks)."""
+    from pyspark.sql import functions as sf
+
+    expr = None
+    for kind, spec in SENSOR_TYPES.items():
+        outside = ~value.between(spec.min_value, spec.max_value)
+        expr = (sf if expr is None else expr).when(sensor_type == kind.value, outside)
+    assert expr is not None
+    return expr.otherwise(sf.lit(True))
+
+
+def expected_count(
+    settings: MedallionSettings, sensor_type: Column, start: Column, end: Column
+) -> Column:
+    """Readings a sensor should send in ``[start, end)``, the future part not counted."""
+    from pyspark.sql import functions as sf
+
+    rate = sf.lit(settings.default_rate_hz)
+    for kind in SensorType:
+        rate = sf.when(sensor_type == kind.value, sf.lit(settings.rate_hz(kind))).otherwise(rate)
+    elapsed = sf.unix_seconds(sf.least(end, sf.current_timestamp())) - sf.unix_seconds(start)
+    return sf.greatest(sf.round(rate * elapsed), sf.lit(1)).cast("long")
+
+
+def health_pct(received: Column, expected: Column) -> Column:
+    """Readings received ÷ readings expected x 100 (above 100: faster than configured)."""
+    return received.cast("double") / expected * 100.0
+
+
+def hours_filter(hours: Iterable[datetime]) -> Column:
+    """Rows of the given ``(event_date, event_hour)`` partitions (prunes partitions)."""
+    from pyspark.sql import functions as sf
+
+    by_day: dict[date, set[int]] = {}
+    for hour in hours:
+        by_day.setdefault(hour.date(), set()).add(hour.hour)
+    condition = sf.lit(False)
+    for day, day_hours in sorted(by_day.items()):
+        condition = condition | (
+            (sf.col("event_date") == sf.lit(day)) & sf.col("event_hour").isin(sorted(day_hours))
+        )
+    return condition
+
+
+def conform(frame: DataFrame, schema: StructType) -> DataFrame:
+    """Exactly ``schema``'s columns, in its order and types (missing ones null)."""
+    from pyspark.sql import functions as sf
+
+    present = set(frame.columns)
+    return frame.select(
+        *[
+            (sf.col(f.name) if f.name in present else sf.lit(None)).cast(f.dataType).alias(f.name)
+            for f in schema.fields
+        ]
+    )
+
+
+# ---------------------------------------------------------------- lake I/O
+
+
+def path_exists(spark: SparkSession, path: str) -> bool:
+    """Whether ``path`` exists, on any file system Hadoop knows (local, s3a)."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    return bool(fs.exists(hadoop_path))
+
+
+def read_table(spark: SparkSession, path: str, schema: StructType) -> DataFrame:
+    """A lake table read with ``schema``: columns the files lack come back null
+    (older writers), extra ones are dropped; a table not written yet reads empty.
+
+    The table's root is read (not partition folders) so that a streaming sink's
+    ``_spark_metadata`` log decides which files are committed; callers filter on
+    partition columns, which Spark prunes.
+    """
+    if not path_exists(spark, path):
+        return spark.createDataFrame([], schema)
+    return spark.read.schema(schema).parquet(path)
+
+
+def overwrite_partitions(frame: DataFrame, path: str, partitions: Sequence[str]) -> None:
+    """Replace exactly the partitions ``frame`` has rows for; leave every other one alone."""
+    (
+        frame.write.mode("overwrite")
+        .option("partitionOverwriteMode", "dynamic")
+        .partitionBy(*partitions)
+        .parquet(path)
+    )
+
+
+def stale_partitions(
+    source: DataFrame, target: DataFrame, keys: Sequence[str], margin_seconds: int
+) -> list[tuple[Any, ...]]:
+    """Processed partitions (values of ``keys``) whose source has rows they have not seen.
+
+    ``source`` has ``keys`` and ``changed_at`` (when each row arrived), ``target``
+    has ``keys`` and ``processing_timestamp``. A partition is stale when it was
+    processed before (or less than ``margin_seconds`` after) its newest source row
+    arrived. Partitions never processed are not stale but missing: that is a backfill.
+    """
+    from pyspark.sql import functions as sf
+
+    arrived = source.groupBy(*keys).agg(sf.max("changed_at").alias("changed_at"))
+    processed = target.groupBy(*keys).agg(sf.min("processing_timestamp").alias("processed_at"))
+    cutoff = sf.col("processed_at") - sf.make_dt_interval(secs=sf.lit(margin_seconds))
+    stale = (
+        arrived.join(processed, list(keys))
+        .where(sf.col("changed_at") > cutoff)
+        .select(*keys)
+        .orderBy(*keys)
+    )
+    return [tuple(row) for row in stale.collect()]
+
+
+# ---------------------------------------------------------------- reports and CLI
+
+
+@dataclass
+class Report:
+    """What a run did: the partitions it rewrote and its row accounting."""
+
+    job: str
+    window: Window
+    partitions: list[str] = field(default_factory=list)
+    late_partitions: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def table(self) -> Table:
+        grid = Table(title=f"{self.job} {self.window}", show_header=False)
+        grid.add_row("partitions rewritten", ", ".join(self.partitions) or "none (no input)")
+        grid.add_row("of which for late data", ", ".join(self.late_partitions) or "none")
+        for name, count in self.counts.items():
+            grid.add_row(name, f"{count:,}")
+        return grid
+
+
+Step = Callable[[str], None]
+Job = Callable[["SparkSession", Window, MedallionSettings, Lake, Step], Report]
+
+
+@contextmanager
+def steps(console: Console) -> Iterator[Step]:
+    """A spinner per step of a job, each ticked off (with its time) when the next starts."""
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        current: list[Any] = []
+
+        def step(description: str) -> None:
+            if current:
+                progress.update(current[-1], completed=1, total=1)
+            current.append(progress.add_task(description, total=None))
+
+        yield step
+        if current:
+            progress.update(current[-1], completed=1, total=1)
+
+
+def previous_hour(now: datetime | None = None) -> Window:
+    """The last complete UTC hour (what the hourly schedule processes by default)."""
+    end = (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
+    return Window(end - timedelta(hours=1), end)
+
+
+def resolve_window(
+    window: str | None, start: str | None, end: str | None, *, now: datetime | None = None
+) -> Window:
+    """``--window`` or ``--start``/``--end`` (ISO-8601 with Z), else the previous hour."""
+    if window and (start or end):
+        raise ValueError("give either --window or --start/--end, not both")
+    if window:
+        return Window.parse(window)
+    if start or end:
+        if not (start and end):
+            raise ValueError("--start and --end go together")
+        return Window.parse(f"{start}--{end}")
+    return previous_hour(now)
+
+
+def run_cli(argv: Sequence[str] | None, *, name: str, help: str, job: Job) -> int:
+    """Parse the command line, run ``job`` on a SparkSession, print its report."""
+    app = typer.Typer(add_completion=False, help=help, rich_markup_mode=None)
+
+    @app.command(help=help)
+    def command(
+        window: Annotated[
+            str | None,
+            typer.Option(
+                help="Time range: START--END (ISO-8601 with Z), a day YYYY-MM-DD or an hour "
+                "YYYY-MM-DDTHH. Default: the previous complete UTC hour."
+            ),
+        ] = None,
+        start: Annotated[
+            str | None, typer.Option(help="Range start, e.g. 2026-11-26T10:00:00Z.")
+        ] = None,
+        end: Annotated[str | None, typer.Option(help="Range end (exclusive).")] = None,
+        lake_root: Annotated[
+            str | None, typer.Option(help="Lake root (default: env LAKE_ROOT).")
+        ] = None,
+        log_json: Annotated[bool, typer.Option(help="Log JSON lines.")] = False,
+    ) -> None:
+        from iotpipe.settings import LakeSettings
+        from iotpipe.spark import session
+
+        try:
+            time_range = resolve_window(window, start, end)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        configure_logging("INFO", json=log_json, service=name)
+        settings = MedallionSettings()
+        lake = Lake.from_settings(LakeSettings(root=lake_root) if lake_root else None)
+        console = Console(stderr=True)
+        spark = session(f"iotpipe-{name}")
+        with steps(console) as step:
+            report = job(spark, time_range, settings, lake, step)
+        console.print(report.table())
+        log.info(
+            "%s done",
+            name,
+            extra={
+                "window": str(report.window),
+                "partitions": report.partitions,
+                "late_partitions": report.late_partitions,
+                **report.counts,
+            },
+        )
+
+    try:
+        typer.main.get_command(app).main(
+            args=list(argv) if argv is not None else None, prog_name=name, standalone_mode=True
+        )
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    return 0
