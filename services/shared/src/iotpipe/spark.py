@@ -7,6 +7,7 @@ and the image carries the connector jars; :func:`session` then just returns it.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -44,6 +45,7 @@ def session(
     builder = SparkSession.builder.appName(app_name)
     if "SPARK_ENV_LOADED" not in os.environ:  # local: we own the JVM's configuration
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # Python UDF workers: our venv
         builder = builder.master(master or os.environ.get("SPARK_MASTER", "local[2]"))
         settings = {**LOCAL_DEFAULTS, "spark.jars": ",".join(map(str, jars.spark_connector_jars()))}
         for key, value in {**settings, **(conf or {})}.items():

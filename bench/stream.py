@@ -1,0 +1,252 @@
+"""Streaming Bronze ingestion: sustained rate and event-time -> Bronze commit latency.
+
+One fresh single-node broker and one local[2] SparkSession, three phases:
+
+1. **Reference** — Spark's plain Kafka -> Parquet copy (no parsing, no classification,
+   no DLQ) over a pre-loaded topic of real events.
+2. **Sustained rate** — ``bronze_stream`` (classification, Bronze file sink and the DLQ
+   query, as deployed; the summary query off) over the same topic. Both rates are
+   ``rows / (end of last batch - start of first batch)`` from the query progress, so
+   JVM start-up and query planning are not counted; ratio = bronze_stream / plain copy.
+3. **Latency** — the job runs with a 1 s trigger while a producer sends fresh events
+   (event time = now) at a fixed 10,000 events/s for ``LATENCY_SECONDS``. The latency
+   of a row is its batch's commit time (the mtime of the file sink's
+   ``_spark_metadata/<batch>`` entry, written after the batch's files) minus its
+   event time; p50/p95/p99 over all rows. If the job cannot keep up, the rows not
+   committed ``DRAIN_SECONDS`` after the producer stopped are reported
+   (``latency_rows_committed`` < ``latency_events``) and the target is not met.
+
+The pre-load uses Kafka's ProducerPerformance with a payload file of real events (ids
+repeat, which Bronze does not care about).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+from rich.progress import Progress
+
+from bench.harness import Result
+from iotpipe import jars, kafka
+from iotpipe.demo import sample_events
+from iotpipe.lake import Lake
+from iotpipe.local import KafkaBroker
+from iotpipe.local.process import free_port
+from iotpipe.settings import KafkaSettings
+
+PRELOAD = 100_000
+MAX_PER_TRIGGER = 100_000
+FIXED_RATE = 10_000
+LATENCY_SECONDS = 20
+DRAIN_SECONDS = 120
+TARGET_RATE = 50_000
+TARGET_P95 = 5.0
+
+
+def preload(settings: KafkaSettings, topic: str, folder: Path) -> None:
+    payloads = folder / "payloads.txt"
+    payloads.write_bytes(b"\n".join(e.to_json() for e in sample_events(5_000)))
+    java = shutil.which("java") or "java"
+    subprocess.run(
+        [
+            java, "-Xmx512m", "-cp", jars.classpath("kafka"),
+            "org.apache.kafka.tools.ProducerPerformance",
+            "--topic", topic, "--num-records", str(PRELOAD), "--throughput", "-1",
+            "--payload-file", str(payloads),
+            "--producer-props", f"bootstrap.servers={settings.bootstrap_servers}",
+            "acks=all", "compression.type=lz4", "linger.ms=20", "batch.size=262144",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+
+
+def sustained_rate(progress: list[dict[str, Any]]) -> float:
+    """Rows per second between the first batch's start and the last batch's end."""
+    from spark_jobs.stream_metrics import _seconds
+
+    batches = [p for p in progress if p.get("numInputRows")]
+    rows = sum(int(p["numInputRows"]) for p in batches)
+    start = _seconds(batches[0]["timestamp"])
+    end = _seconds(batches[-1]["timestamp"]) + int(batches[-1]["batchDuration"]) / 1000
+    return rows / (end - start)
+
+
+def plain_copy(spark: Any, settings: KafkaSettings, lake: Lake) -> float:
+    from spark_jobs.bronze_stream import kafka_options
+
+    query = (
+        spark.readStream.format("kafka")
+        .options(**kafka_options(settings))
+        .option("subscribe", settings.events_topic)
+        .option("startingOffsets", "earliest")
+        .option("maxOffsetsPerTrigger", str(MAX_PER_TRIGGER))
+        .load()
+        .select("value", "topic", "partition", "offset", "timestamp")
+        .writeStream.format("parquet")
+        .option("checkpointLocation", lake.checkpoint("plain_copy"))
+        .trigger(availableNow=True)
+        .start(lake.path("plain_copy"))
+    )
+    query.awaitTermination()
+    return sustained_rate([orjson.loads(p.json) for p in query.recentProgress])
+
+
+def bronze_rate(spark: Any, settings: KafkaSettings, lake: Lake) -> tuple[float, int]:
+    from spark_jobs.bronze_stream import BronzeSettings, BronzeStream
+
+    job = BronzeStream(
+        spark,
+        BronzeSettings(
+            available_now=True,
+            summary=False,
+            metrics_port=0,
+            max_offsets_per_trigger=MAX_PER_TRIGGER,
+        ),
+        settings,
+        lake,
+    )
+    job.run()
+    bronze = next(q for q in job.queries if q.name == "bronze")
+    rows = spark.read.parquet(lake.bronze).count()
+    return sustained_rate([orjson.loads(p.json) for p in bronze.recentProgress]), rows
+
+
+async def paced_producer(settings: KafkaSettings, seconds: float, rate: int) -> tuple[int, float]:
+    """Send fresh events (event time = send time) at ``rate``/s; return (sent, achieved rate)."""
+    from iotpipe.contract import now_utc
+
+    templates = [orjson.loads(e.to_json()) for e in sample_events(1_000)]
+    producer = kafka.producer(settings)
+    await producer.start()
+    sent, tick = 0, 0.01
+    started = time.perf_counter()
+    try:
+        while (elapsed := time.perf_counter() - started) < seconds:
+            due = int(elapsed * rate) + int(tick * rate)
+            stamp = now_utc().strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+            while sent < due:
+                record = templates[sent % len(templates)]
+                record["timestamp"] = stamp
+                await producer.send(
+                    settings.events_topic, orjson.dumps(record), key=record["sensor_id"].encode()
+                )
+                sent += 1
+            await asyncio.sleep(max(0.0, started + sent / rate - time.perf_counter()))
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return sent, sent / (time.perf_counter() - started)
+
+
+def commit_latencies(spark: Any, lake: Lake) -> dict[str, float]:
+    """p50/p95/p99 of (batch commit time - event time) over every Bronze row."""
+    from pyspark.sql import functions as sf
+
+    log = Path(lake.bronze) / "_spark_metadata"
+    commits = []
+    for entry in log.iterdir():
+        if entry.name.isdigit():
+            for line in entry.read_text().splitlines()[1:]:
+                commits.append((orjson.loads(line)["path"], entry.stat().st_mtime))
+    files = spark.createDataFrame(commits, "path string, committed double")
+    rows = spark.read.parquet(lake.bronze).select(
+        sf.input_file_name().alias("path"), sf.unix_micros("timestamp").alias("event_us")
+    )
+    latency = rows.join(files, "path").select(
+        (sf.col("committed") - sf.col("event_us") / 1e6).alias("latency")
+    )
+    p50, p95, p99 = latency.select(
+        sf.percentile("latency", sf.array(sf.lit(0.5), sf.lit(0.95), sf.lit(0.99)))
+    ).first()[0]
+    return {"p50_latency_s": p50, "p95_latency_s": p95, "p99_latency_s": p99}
+
+
+def latency(spark: Any, settings: KafkaSettings, lake: Lake) -> dict[str, Any]:
+    from spark_jobs.bronze_stream import BronzeSettings, BronzeStream
+    from spark_jobs.schemas import BRONZE
+
+    job = BronzeStream(
+        spark,
+        BronzeSettings(
+            trigger_seconds=1.0, starting_offsets="latest", summary=False, metrics_port=0
+        ),
+        settings,
+        lake,
+    )
+    runner = threading.Thread(target=job.run, daemon=True)
+    runner.start()
+    while len(job.queries) < 2 or any(q.lastProgress is None for q in job.queries):
+        time.sleep(0.5)  # both queries have run a first (empty) batch: offsets are pinned
+    sent, achieved = asyncio.run(paced_producer(settings, LATENCY_SECONDS, FIXED_RATE))
+    deadline = time.monotonic() + DRAIN_SECONDS
+    while (committed := spark.read.schema(BRONZE).parquet(lake.bronze).count()) < sent:
+        if time.monotonic() > deadline:
+            break  # reported: latencies then cover the committed rows only
+        time.sleep(1)
+    job.stop()
+    runner.join(60)
+    return {
+        "latency_events": sent,
+        "latency_input_rate": round(achieved, 1),
+        "latency_rows_committed": committed,
+    } | {name: round(value, 3) for name, value in commit_latencies(spark, lake).items()}
+
+
+def run() -> Result:
+    from iotpipe.spark import session
+
+    folder = Path(tempfile.mkdtemp(prefix="iotpipe-bench-stream-"))
+    broker = KafkaBroker(
+        folder / "kafka", port=free_port(), controller_port=free_port(), log_level="WARN"
+    )
+    broker.start()
+    spark = None
+    try:
+        with Progress(transient=True) as bar:
+            step = bar.add_task("stream bench", total=4)
+            events = broker.settings()
+            preload(events, events.events_topic, folder)
+            bar.advance(step)
+            spark = session("bench-stream")
+            reference = plain_copy(spark, events, Lake(str(folder / "lake-plain")))
+            bar.console.print(f"plain Kafka->Parquet copy: {reference:,.0f} events/s")
+            bar.advance(step)
+            rate, rows = bronze_rate(spark, events, Lake(str(folder / "lake-bronze")))
+            if rows != PRELOAD:
+                raise RuntimeError(f"Bronze has {rows} rows, expected {PRELOAD}")
+            bar.console.print(f"bronze_stream: {rate:,.0f} events/s")
+            bar.advance(step)
+            fresh = events.model_copy(
+                update={"events_topic": "latency-events", "dlq_topic": "latency-dlq"}
+            )
+            asyncio.run(kafka.ensure_topics(fresh, kafka.pipeline_topics(fresh)))
+            timing = latency(spark, fresh, Lake(str(folder / "lake-latency")))
+            bar.advance(step)
+    finally:
+        if spark is not None:
+            spark.stop()
+        broker.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+    complete = timing["latency_rows_committed"] == timing["latency_events"]
+    met = rate >= TARGET_RATE and timing["p95_latency_s"] <= TARGET_P95 and complete
+    return Result(
+        name="stream",
+        metric="sustained ingest rate into Bronze (local[2])",
+        value=round(rate, 1),
+        unit="events/s",
+        reference="Spark plain Kafka->Parquet copy (no classification), same run",
+        reference_value=round(reference, 1),
+        target=f">= {TARGET_RATE:,} events/s; p95 event->commit <= {TARGET_P95:g} s "
+        f"at {FIXED_RATE:,} events/s, 1 s trigger",
+        met=met,
+        extra={"preloaded_events": PRELOAD, "max_offsets_per_trigger": MAX_PER_TRIGGER, **timing},
+    )

@@ -1,0 +1,186 @@
+"""The job's classification agrees with the contract's ``parse_event`` on every record."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pytest
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as sf
+from spark_jobs import classify
+
+from iotpipe.contract import (
+    REQUIRED_FIELDS,
+    SCHEMA_VERSION,
+    SENSOR_TYPES,
+    ContractViolation,
+    ErrorType,
+    SensorEvent,
+    SensorType,
+    parse_event,
+)
+
+pytestmark = pytest.mark.integration
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _valid(kind: SensorType = SensorType.TEMPERATURE, **changes: object) -> dict[str, object]:
+    spec = SENSOR_TYPES[kind]
+    record: dict[str, object] = {
+        "event_id": str(uuid.uuid4()),
+        "sensor_id": f"sensor-{kind.value}",
+        "sensor_type": kind.value,
+        "timestamp": "2026-11-26T10:00:00.123Z",
+        "value": (spec.min_value + spec.max_value) / 2,
+        "unit": spec.unit,
+        "location": "plant-a",
+        "schema_version": SCHEMA_VERSION,
+    }
+    record.update(changes)
+    return record
+
+
+def _without(*names: str) -> dict[str, object]:
+    record = _valid()
+    for name in names:
+        del record[name]
+    return record
+
+
+def corpus() -> list[bytes]:
+    """Good and bad records of every kind, canonical and not (fast and slow path)."""
+    good: list[object] = [_valid(kind) for kind in SensorType]
+    good += [
+        _valid(timestamp="2026-11-26T12:00:00+02:00"),
+        _valid(timestamp="2026-11-26T10:00:00Z"),
+        _valid(timestamp="2026-11-26 10:00:00.5Z"),  # slow path (no 'T')
+        _valid(event_id=str(uuid.uuid4()).upper()),
+        _valid(event_id=uuid.uuid4().hex),  # slow path: undashed UUID
+        _valid(firmware="1.2.3", extra={"nested": [1, 2]}),  # unknown fields tolerated
+        _without("schema_version"),  # a missing field with a default
+        _valid(sensor_id="  padded  "),  # stripped by the contract
+        _valid(sensor_id="12345"),  # a string that looks like a number
+        _valid(location="caf\u00e9 \u2603"),
+        _valid(value=21),
+        _valid(value="21.5"),  # lax: a numeric string is a float
+        _valid(schema_version=1.0),
+        _valid(value=-0.0),
+    ]
+    raws = [orjson.dumps(record) for record in good]
+    raws += [
+        b'{"event_id": "%s", "sensor_id": "s\\u00e9", "sensor_type": "humidity", '
+        b'"timestamp": "2026-11-26T10:00:00Z", "value": 5, "unit": "percent", "location": "x"}'
+        % str(uuid.uuid4()).encode(),
+        orjson.dumps(_valid()) + b"\n",
+    ]
+    bad: list[object] = [_without(name) for name in REQUIRED_FIELDS]
+    bad += [{**_valid(), name: None} for name in REQUIRED_FIELDS]
+    bad += [
+        _valid(schema_version=None),
+        _valid(value="hot"),
+        _valid(value=True),
+        _valid(sensor_id=12345),
+        _valid(location=["a"]),
+        _valid(unit={"u": 1}),
+        _valid(timestamp=1764151200),
+        _valid(sensor_type="radiation"),
+        _valid(unit="fahrenheit"),
+        _valid(event_id="not-a-uuid"),
+        _valid(timestamp="2026-11-26T10:00:00"),  # no offset
+        _valid(timestamp="2026-13-01T00:00:00Z"),
+        _valid(timestamp="yesterday"),
+        _valid(schema_version=SCHEMA_VERSION + 1),
+        _valid(schema_version=0),
+        _valid(sensor_id=""),
+        _valid(sensor_id="x" * 200),
+        _valid(sensor_id="   "),
+        [1, 2, 3],
+        "just a string",
+        42,
+        None,
+    ]
+    raws += [orjson.dumps(record) for record in bad]
+    canonical = orjson.dumps(_valid())
+    raws += [
+        b"",
+        b"{not json",
+        b"\xff\xfe\x00garbage",
+        canonical[:-1],  # truncated
+        canonical + b" trailing",
+        canonical + canonical,
+        canonical.replace(b'"value":', b'"value":1e400,"v0":'),
+        canonical.replace(b'"location"', b'"x":NaN,"location"'),
+        canonical.replace(b'"location"', b'"x":1e999,"location"'),
+        canonical.replace(b'"', b"'"),
+        canonical.replace(b'"plant-a"', b'"\\ud800"'),
+        canonical.replace(b"plant-a", b"plant-\xc3"),
+        canonical.replace(b'"value":', b'"value":"x","value":'),  # duplicate key, last wins
+        canonical.replace(b'"sensor_id":', b'"sensor_id":7,"sensor_id":'),
+    ]
+    return raws
+
+
+def contract_verdict(raw: bytes | None) -> tuple[str | None, dict[str, object] | None]:
+    try:
+        event = parse_event(raw if raw is not None else b"")
+    except ContractViolation as violation:
+        return violation.error_type.value, None
+    return None, orjson.loads(event.to_json())
+
+
+def _classify(
+    spark: SparkSession, raws: list[bytes | None]
+) -> list[tuple[str | None, dict | None]]:
+    frame = spark.createDataFrame(
+        [
+            (raw, "t", 0, offset, datetime(2026, 11, 26, tzinfo=UTC))
+            for offset, raw in enumerate(raws)
+        ],
+        "value binary, topic string, partition int, offset long, timestamp timestamp",
+    )
+    classified = classify.classify(frame).withColumn("event_us", sf.unix_micros("timestamp"))
+    rows = sorted(classified.collect(), key=lambda row: row.offset)
+    assert [row.offset for row in rows] == list(range(len(raws))), "every record exactly once"
+    verdicts: list[tuple[str | None, dict | None]] = []
+    for row in rows:
+        if row.error_type is not None:
+            verdicts.append((row.error_type, None))
+            continue
+        fields = {name: row[name] for name in classify.EVENT_FIELDS}
+        fields["timestamp"] = EPOCH + timedelta(microseconds=row.event_us)
+        event = SensorEvent(**fields)
+        verdicts.append((None, orjson.loads(event.to_json())))
+    return verdicts
+
+
+def test_spark_classification_agrees_with_parse_event(spark: SparkSession) -> None:
+    raws: list[bytes | None] = [*corpus(), None]
+    expected = [contract_verdict(raw) for raw in raws]
+
+    actual = _classify(spark, raws)
+
+    disagreements = [
+        (raw, want, got)
+        for raw, want, got in zip(raws, expected, actual, strict=True)
+        if want != got
+    ]
+    assert not disagreements, disagreements
+    kinds = {error for error, _ in expected}
+    assert kinds == {None, *(e.value for e in ErrorType)}, "corpus covers every outcome"
+
+
+def test_the_canonical_wire_format_takes_the_fast_path(spark: SparkSession) -> None:
+    canonical = [SensorEvent.model_validate(_valid(kind)).to_json() for kind in SensorType]
+    odd = [orjson.dumps(_valid(value="21.5")), orjson.dumps(_without("schema_version"))]
+    frame = spark.createDataFrame(
+        [
+            (raw, "t", 0, i, datetime(2026, 11, 26, tzinfo=UTC))
+            for i, raw in enumerate(canonical + odd)
+        ],
+        "value binary, topic string, partition int, offset long, timestamp timestamp",
+    )
+    fast = {row.offset for row in classify._prepare(frame).where("_fast").collect()}
+    assert fast == set(range(len(canonical)))

@@ -1,0 +1,238 @@
+"""bronze_stream end to end: real Kafka, real Spark, exact accounting, crash and restart."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from pyspark.sql import SparkSession
+from spark_jobs.bronze_stream import SUMMARY_TABLE, BronzeSettings, BronzeStream
+from spark_jobs.schemas import BRONZE
+
+from iotpipe.contract import SENSOR_TYPES, SensorEvent, SensorType
+from iotpipe.dlq import source_key
+from iotpipe.lake import Lake
+from iotpipe.local.process import free_port
+from iotpipe.settings import KafkaSettings
+
+from .conftest import Produced, produce_mixed, produce_raw, read_dead_letters
+
+pytestmark = pytest.mark.integration
+
+
+def bronze_rows(spark: SparkSession, lake: Lake) -> list:
+    return spark.read.parquet(lake.bronze).collect()
+
+
+async def assert_accounted(
+    spark: SparkSession, lake: Lake, kafka: KafkaSettings, produced: Produced
+) -> Counter:
+    """Bronze holds exactly the valid records, the DLQ the invalid ones; return DLQ key counts."""
+    rows = bronze_rows(spark, lake)
+    bronze = [(row.kafka_partition, row.kafka_offset) for row in rows]
+    assert len(bronze) == len(produced.valid), "Bronze has exactly the valid records"
+    assert len(set(bronze)) == len(bronze), "no offset twice in Bronze"
+    assert set(bronze) == set(produced.valid)
+    assert {row.event_id for row in rows} == {
+        orjson.loads(raw)["event_id"] for raw in produced.valid.values()
+    }
+    letters = await read_dead_letters(kafka)
+    keys = Counter(key for key, _ in letters)
+    by_key = {key: letter for key, letter in letters}
+    expected = {
+        source_key(kafka.events_topic, p, o): kind for (p, o), kind in produced.invalid.items()
+    }
+    assert set(keys) == set(expected), "every invalid record dead-lettered, nothing else"
+    for key, letter in letters:
+        assert letter.key == key, "a duplicate is recognisable by its key"
+        assert letter.error_type is expected[key]
+        assert letter.error_detail
+    assert Counter(letter.error_type for letter in by_key.values()) == Counter(expected.values())
+    dlq = {(letter.source_partition, letter.source_offset) for letter in by_key.values()}
+    assert dlq.isdisjoint(bronze)
+    assert dlq | set(bronze) == produced.all
+    return keys
+
+
+def event(kind: SensorType, at: datetime, value: float, n: int) -> bytes:
+    return SensorEvent(
+        event_id=f"00000000-0000-4000-8000-{n:012d}",
+        sensor_id=f"sensor-{kind.value}",
+        sensor_type=kind,
+        timestamp=at,
+        value=value,
+        unit=SENSOR_TYPES[kind].unit,
+        location="plant-a",
+    ).to_json()
+
+
+async def test_every_record_lands_once_and_the_summary_respects_the_watermark(
+    spark: SparkSession, bronze_kafka: KafkaSettings, bronze_lake: Lake
+) -> None:
+    settings = BronzeSettings(available_now=True, metrics_port=0, max_offsets_per_trigger=400)
+    produced = await produce_mixed(bronze_kafka, valid=300, per_kind=5)
+    base = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+    # Round 1 also puts events at 10:00..10:04 (two types) and one at 10:12 (watermark -> 10:02).
+    timed = [
+        event(kind, base + timedelta(minutes=m, seconds=s), 10.0 + m + s / 10, m * 100 + s)
+        for kind in (SensorType.HUMIDITY, SensorType.PRESSURE)
+        for m in range(5)
+        for s in (0, 30)
+    ]
+    timed.append(event(SensorType.HUMIDITY, base + timedelta(minutes=12), 50.0, 9_000))
+    for where, raw in zip(
+        await produce_raw(bronze_kafka, bronze_kafka.events_topic, timed), timed, strict=True
+    ):
+        produced.valid[where] = raw
+
+    BronzeStream(spark, settings, bronze_kafka, bronze_lake).run()
+    await assert_accounted(spark, bronze_lake, bronze_kafka, produced)
+
+    # Round 2 (a restart from the checkpoints): one event late but within the watermark
+    # (10:03:45), one beyond it (10:01:15), one at 10:30 that moves the watermark to 10:20.
+    late = [
+        event(SensorType.HUMIDITY, base + timedelta(minutes=3, seconds=45), 99.0, 9_001),
+        event(SensorType.HUMIDITY, base + timedelta(minutes=1, seconds=15), 99.0, 9_002),
+        event(SensorType.HUMIDITY, base + timedelta(minutes=30), 1.0, 9_003),
+    ]
+    for where, raw in zip(
+        await produce_raw(bronze_kafka, bronze_kafka.events_topic, late), late, strict=True
+    ):
+        produced.valid[where] = raw
+    BronzeStream(spark, settings, bronze_kafka, bronze_lake).run()
+    keys = await assert_accounted(spark, bronze_lake, bronze_kafka, produced)
+    assert set(keys.values()) == {1}, "a clean restart writes no DLQ duplicates"
+
+    bronze = spark.read.parquet(bronze_lake.bronze)
+    assert [(f.name, f.dataType) for f in bronze.schema.fields] == [
+        (f.name, f.dataType) for f in BRONZE.fields
+    ]
+    partitions = {
+        (r.event_date.isoformat(), r.event_hour)
+        for r in bronze.where("sensor_id like 'sensor-humidity'").collect()
+    }
+    assert ("2026-11-26", 10) in partitions
+    summary = {
+        (r.minute_start.replace(tzinfo=UTC), r.sensor_type): (r.event_count, r.avg_value)
+        for r in spark.read.parquet(bronze_lake.path(*SUMMARY_TABLE)).collect()
+    }
+    humidity_0103 = (base + timedelta(minutes=3), SensorType.HUMIDITY.value)
+    assert summary[humidity_0103] == (3, pytest.approx((13.0 + 16.0 + 99.0) / 3)), (
+        "late, in watermark"
+    )
+    humidity_0101 = (base + timedelta(minutes=1), SensorType.HUMIDITY.value)
+    assert summary[humidity_0101] == (2, pytest.approx((11.0 + 14.0) / 2)), "beyond the watermark"
+    pressure_0104 = (base + timedelta(minutes=4), SensorType.PRESSURE.value)
+    assert summary[pressure_0104] == (2, pytest.approx((14.0 + 17.0) / 2))
+    assert (base + timedelta(minutes=30), SensorType.HUMIDITY.value) not in summary, "still open"
+
+
+def committed_batches(lake: Lake) -> int:
+    log = Path(lake.bronze) / "_spark_metadata"
+    return len([p for p in log.iterdir() if p.name.isdigit()]) if log.exists() else 0
+
+
+def job_process(
+    lake: Lake, kafka: KafkaSettings, log: Path, *args: str, port: int = 0
+) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "LAKE_ROOT": lake.root,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "KAFKA_EVENTS_TOPIC": kafka.events_topic,
+        "KAFKA_DLQ_TOPIC": kafka.dlq_topic,
+        "BRONZE_METRICS_PORT": str(port),
+        "BRONZE_SUMMARY": "false",
+    }
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "spark_jobs.bronze_stream", *args],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: the JVM dies with it
+        )
+
+
+@pytest.mark.timeout(1800)  # two JVM starts; slow when the machine is shared
+def test_sigkill_mid_run_then_restart_keeps_bronze_exact(
+    spark: SparkSession, bronze_kafka: KafkaSettings, bronze_lake: Lake, tmp_path: Path
+) -> None:
+    produced = asyncio.run(produce_mixed(bronze_kafka, valid=1_500, per_kind=40))
+    log = tmp_path / "job.log"
+    port = free_port()
+    job = job_process(
+        bronze_lake,
+        bronze_kafka,
+        log,
+        "--trigger_seconds",
+        "0.5",
+        "--max_offsets_per_trigger",
+        "60",
+        port=port,
+    )
+    metrics = ""
+
+    def lag_reported() -> bool:
+        return any(
+            sample.labels.get("query") == "bronze"
+            and sample.labels.get("topic") == bronze_kafka.events_topic
+            for family in text_string_to_metric_families(metrics)
+            if family.name == "bronze_stream_offsets_behind_latest"
+            for sample in family.samples
+        )
+
+    try:
+        deadline = time.monotonic() + 600  # generous: the machine may be shared
+        # Mid-run: a few Bronze batches committed and the listener has reported them.
+        while committed_batches(bronze_lake) < 3 or not lag_reported():
+            assert job.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, (
+                "the job did not get going in time\n" + metrics + log.read_text()[-3000:]
+            )
+            time.sleep(0.5)
+            if committed_batches(bronze_lake) >= 3:
+                metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        os.killpg(job.pid, signal.SIGKILL)
+        job.wait(30)
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+            job.wait(30)
+    assert "bronze_stream_bronze_rows_total" in metrics
+    interrupted = len(bronze_rows(spark, bronze_lake))
+    assert 0 < interrupted < len(produced.valid), "killed mid-run"
+
+    # Restart from the checkpoints as the operator's restartPolicy Always would. Spark 4.1.1's
+    # Kafka source can fail the first batch it replays after a crash while reporting progress
+    # (an NPE in KafkaMicroBatchStream.metrics, after the batch is committed); the next start
+    # goes on from there. So: restart until the job drains, at most three times.
+    exits = []
+    for _ in range(3):
+        restarted = job_process(bronze_lake, bronze_kafka, log, "--available_now", "true")
+        try:
+            exits.append(restarted.wait(900))
+        finally:
+            if restarted.poll() is None:
+                os.killpg(restarted.pid, signal.SIGKILL)
+                restarted.wait(30)
+        if exits[-1] == 0:
+            break
+    assert exits[-1] == 0, f"exit codes {exits}\n" + log.read_text()[-3000:]
+
+    keys = asyncio.run(assert_accounted(spark, bronze_lake, bronze_kafka, produced))
+    duplicates = {key: n for key, n in keys.items() if n > 1}
+    print(
+        f"killed after {interrupted} Bronze rows; DLQ duplicates after the crash: {len(duplicates)}"
+    )
