@@ -220,12 +220,13 @@ def test_warehouse_settings():
     assert dev["AWS_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "iotpipe-minio"
 
 
-def test_monitoring_placeholders_render_only_when_filled():
+def test_monitoring_ships_the_rules_and_dashboards_and_can_be_turned_off():
     docs = render()
-    assert not find(docs, "PrometheusRule")
-    assert not [
-        c for c in find(docs, "ConfigMap") if "grafana_dashboard" in c["metadata"]["labels"]
-    ]
+    assert find(docs, "PrometheusRule"), "the alert rules ship by default"
+    assert [c for c in find(docs, "ConfigMap") if "grafana_dashboard" in c["metadata"]["labels"]]
+    off = render(monitoring__rules__enabled=False, monitoring__dashboards__enabled=False)
+    assert not find(off, "PrometheusRule")
+    assert not [c for c in find(off, "ConfigMap") if "grafana_dashboard" in c["metadata"]["labels"]]
     monitors = {m["metadata"]["name"] for m in find(docs, "ServiceMonitor")}
     assert monitors == {f"iotpipe-{s}" for s in SERVICES}
     assert {m["metadata"]["name"] for m in find(docs, "PodMonitor")} == {
@@ -235,19 +236,19 @@ def test_monitoring_placeholders_render_only_when_filled():
     }
 
 
-def test_monitoring_placeholders_take_the_observability_content():
+def test_monitoring_values_add_rules_and_dashboards_after_the_shipped_ones():
     from .manifests import validate
 
     rule = {"alert": "BronzeStreamDown", "expr": "up == 0", "for": "5m"}
     docs = render(
-        monitoring__rules__enabled=True,
-        monitoring__rules__groups=[{"name": "iotpipe", "rules": [rule]}],
-        monitoring__dashboards__enabled=True,
+        monitoring__rules__groups=[{"name": "mine", "rules": [rule]}],
         monitoring__dashboards__files={"pipeline.json": '{"title": "Pipeline"}'},
     )
     prometheus_rule = one(docs, "PrometheusRule", "iotpipe")
     validate(prometheus_rule)
-    assert prometheus_rule["spec"]["groups"][0]["rules"] == [rule]
+    groups = prometheus_rule["spec"]["groups"]
+    assert len(groups) > 1
+    assert groups[-1] == {"name": "mine", "rules": [rule]}
     dashboard = one(docs, "ConfigMap", "iotpipe-dashboard-pipeline")
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert dashboard["data"]["pipeline.json"] == '{"title": "Pipeline"}'
