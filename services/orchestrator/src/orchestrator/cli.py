@@ -1,0 +1,176 @@
+"""``orchestrator``: the daily run, backfills and the freshness check (the chart's CronJobs).
+
+Exit status 0 when the run succeeded, 1 when it failed (the webhook and the Pushgateway
+have been told), 2 for bad arguments or configuration.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from iotpipe.lake import Lake
+from iotpipe.logging import configure_logging
+from iotpipe.windows import Window
+from orchestrator import freshness
+from orchestrator.metrics import push_run
+from orchestrator.notify import notify
+from orchestrator.pipeline import Orchestrator, StepFailed, WindowResult
+from orchestrator.settings import OrchestratorSettings
+from orchestrator.sparkapps import SparkApps, api_client
+
+app = typer.Typer(
+    help="Kubernetes-native orchestration of the medallion: SparkApplications, the quality "
+    "gate and the warehouse loader (ORCHESTRATOR_* and LAKE_ROOT from the environment).",
+    no_args_is_help=True,
+)
+console = Console(stderr=True, soft_wrap=True)
+log = logging.getLogger("orchestrator")
+
+
+def _settings() -> OrchestratorSettings:
+    try:
+        settings = OrchestratorSettings()  # tokens from the env
+    except ValidationError as exc:
+        console.print(f"[red]configuration error[/red] (ORCHESTRATOR_* environment):\n{exc}")
+        raise typer.Exit(2) from None
+    configure_logging(settings.log_level, json=settings.log_json, service="orchestrator")
+    return settings
+
+
+@contextmanager
+def _orchestrator(
+    settings: OrchestratorSettings, progress: Progress | None = None
+) -> Iterator[Orchestrator]:
+    with api_client(settings.kubeconfig) as api:
+        task = progress.add_task("", total=None) if progress else None
+
+        def show(window: Window, step: str) -> None:
+            if progress is not None and task is not None:
+                progress.update(task, description=f"{window.start:%Y-%m-%d} {step}")
+            else:
+                console.print(f"{window} {step}")
+
+        yield Orchestrator(settings, SparkApps(api, settings.namespace), show)
+
+
+def _finish(
+    settings: OrchestratorSettings,
+    kind: str,
+    failures: list[str],
+    summary: str,
+    *,
+    headline: str | None = None,
+) -> None:
+    """Push the run's metrics, notify the webhook of a failure and exit 1 when it failed."""
+    sla_misses = len(failures) if kind == "freshness" else 0
+    push_run(settings.pushgateway_url, kind, success=not failures, sla_misses=sla_misses)
+    if failures:
+        headline = headline or f":red_circle: iotpipe orchestrator {kind} failed: {summary}"
+        text = "\n".join([headline, *(f"- {f}" for f in failures)])
+        notify(settings.webhook, text)
+        console.print(f"[red]{kind} failed[/red]: {summary}")
+        for failure in failures:
+            console.print(f"  {failure}")
+        raise typer.Exit(1)
+    console.print(f"[green]{kind} succeeded[/green]: {summary}")
+
+
+def _describe(result: WindowResult) -> str:
+    if result.ok:
+        load = result.load or {}
+        return f"{result.window.start:%Y-%m-%d}: loaded (load {load.get('id', '?')})"
+    return f"{result.window.start:%Y-%m-%d}: failed at {result.error}"
+
+
+@app.command()
+def daily(
+    day: Annotated[
+        datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="UTC day to process; default: yesterday."),
+    ] = None,
+    stream: Annotated[
+        bool, typer.Option(help="Also make sure the bronze-stream SparkApplication is RUNNING.")
+    ] = True,
+) -> None:
+    """The daily run: the stream is RUNNING (recreated if FAILED); the day goes through
+    bronze-to-silver, silver-to-gold, the quality gate and the warehouse load."""
+    settings = _settings()
+    target = day.date() if day else datetime.now(UTC).date() - timedelta(days=1)
+    window = Window.day(target)
+    failures = []
+    with _orchestrator(settings) as orch:
+        if stream:
+            try:
+                if orch.ensure_stream():
+                    console.print(f"{orch.stream_name} had FAILED: recreated, now RUNNING")
+            except StepFailed as exc:
+                failures.append(str(exc))
+        result = orch.run_window(window)
+    if not result.ok:
+        failures.append(_describe(result))
+    _finish(settings, "daily", failures, f"day {target}")
+
+
+@app.command()
+def backfill(
+    start: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="First UTC day.")],
+    end: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Last UTC day (included).")],
+) -> None:
+    """Process the days START..END one at a time, oldest first, stopping at the first day
+    that fails (rerunning is safe: finished Spark steps are reused, loads replace)."""
+    if end < start:
+        console.print(f"[red]--end {end:%Y-%m-%d} is before --start {start:%Y-%m-%d}[/red]")
+        raise typer.Exit(2)
+    settings = _settings()
+    window = Window(Window.day(start.date()).start, Window.day(end.date()).end)
+    days = list(window.days())
+    with Progress(
+        TextColumn("[bold]backfill"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=console,
+    ) as progress:
+        overall = progress.add_task("", total=len(days))
+
+        def report_day(result: WindowResult) -> None:
+            progress.console.print(_describe(result))
+            if result.ok:
+                progress.advance(overall)
+
+        with _orchestrator(settings, progress) as orch:
+            results = orch.backfill(window, on_day=report_day)
+    failed = [_describe(r) for r in results if not r.ok]
+    done = sum(r.ok for r in results)
+    summary = f"{done}/{len(days)} days of {start:%Y-%m-%d}..{end:%Y-%m-%d} done"
+    if failed:
+        summary += f"; stopped, {len(days) - len(results)} not attempted"
+    _finish(settings, "backfill", failed, summary)
+
+
+@app.command("check-freshness")
+def check_freshness() -> None:
+    """The Bronze freshness SLA: fails (and notifies) when Bronze's newest file is older
+    than ORCHESTRATOR_SLA_MINUTES (30) or Bronze has no data."""
+    settings = _settings()
+    bronze = Lake.from_settings(settings.lake).bronze
+    result = freshness.check(bronze, timedelta(minutes=settings.sla_minutes))
+    failures = [] if result.ok else [result.describe()]
+    headline = f":warning: iotpipe SLA miss (Bronze freshness, {bronze})"
+    _finish(settings, "freshness", failures, result.describe(), headline=headline)

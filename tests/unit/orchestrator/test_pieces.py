@@ -1,0 +1,67 @@
+"""Pure pieces of the orchestrator: names, freshness arithmetic, newest partition, metrics."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from orchestrator.freshness import Freshness, newest_file_time
+from orchestrator.metrics import push_run
+from orchestrator.pipeline import app_name
+from orchestrator.sparkapps import state_of
+
+from iotpipe.windows import Window
+
+NOW = datetime(2026, 11, 26, 4, 0, tzinfo=UTC)
+
+
+def test_app_names_are_per_job_and_window() -> None:
+    assert app_name("iotpipe", "bronze-to-silver", Window.parse("2026-11-25")) == (
+        "iotpipe-bronze-to-silver-20261125"
+    )
+    assert app_name("iotpipe", "silver-to-gold", Window.parse("2026-11-25T10")) == (
+        "iotpipe-silver-to-gold-20261125t1000"
+    )
+
+
+def test_state_of_an_application_the_operator_has_not_seen_is_empty() -> None:
+    assert state_of({"metadata": {}}) == ""
+    assert state_of({"status": {"applicationState": {"state": "RUNNING"}}}) == "RUNNING"
+
+
+def test_freshness_sla_boundary() -> None:
+    sla = timedelta(minutes=30)
+    assert Freshness("b", NOW - sla, NOW, sla).ok  # exactly 30 minutes is still on time
+    assert not Freshness("b", NOW - sla - timedelta(seconds=1), NOW, sla).ok
+    assert not Freshness("b", None, NOW, sla).ok
+
+
+def _file(root: Path, date: str, hour: str, when: datetime) -> None:
+    path = root / f"event_date={date}" / f"event_hour={hour}" / "part-0.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x")
+    os.utime(path, (when.timestamp(), when.timestamp()))
+
+
+def test_newest_partition_is_numeric_by_hour_and_ignores_metadata(tmp_path: Path) -> None:
+    _file(tmp_path, "2026-11-26", "9", NOW - timedelta(hours=2))
+    _file(tmp_path, "2026-11-26", "10", NOW - timedelta(minutes=3))  # "10" > "9" as numbers
+    _file(tmp_path, "2026-11-25", "23", NOW)  # an older day, rewritten later: not the newest data
+    (tmp_path / "_spark_metadata").mkdir()
+    assert newest_file_time(str(tmp_path)) == NOW - timedelta(minutes=3)
+
+
+def test_no_bronze_at_all(tmp_path: Path) -> None:
+    assert newest_file_time(str(tmp_path / "missing")) is None
+
+
+def test_failed_run_does_not_push_a_last_success() -> None:
+    registry = push_run(None, "daily", success=False)
+    assert (
+        registry.get_sample_value("orchestrator_runs_total", {"kind": "daily", "result": "failure"})
+        == 1
+    )
+    assert registry.get_sample_value("orchestrator_last_success_timestamp_seconds") is None
+    ok = push_run(None, "daily", success=True)
+    assert ok.get_sample_value("orchestrator_last_success_timestamp_seconds") is not None
