@@ -27,7 +27,11 @@ lint-py:
 test-py:
 	$(RUN) pytest
 
-lint: setup lint-py ## Every static check
+lint: setup lint-py ## Every static check (make test runs the same checks as tests)
+	helm lint charts/iotpipe
+	tofu fmt -check -recursive terraform
+	checkov --quiet --compact --config-file terraform/.checkov.yaml
+	promtool check rules observability/rules/*.yaml
 
 bench: setup ## Benchmarks (NAME=<name> for one); results in bench/results/
 	$(RUN) python -m bench $(NAME)

