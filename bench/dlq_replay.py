@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -32,13 +30,11 @@ from dlq_inspector.app import build_app
 from dlq_inspector.kafka_io import BatchSender
 from dlq_inspector.settings import DlqSettings
 
-from bench.harness import Result
+from bench.harness import Result, fresh_broker
 from iotpipe import kafka
 from iotpipe.contract import ErrorType
 from iotpipe.demo import sample_events
 from iotpipe.dlq import DeadLetter
-from iotpipe.local import KafkaBroker
-from iotpipe.local.process import free_port
 from iotpipe.settings import KafkaSettings
 
 MESSAGES = 100_000
@@ -145,10 +141,7 @@ async def replay(settings: DlqSettings) -> tuple[float, dict[str, object]]:
 
 
 def run() -> Result:
-    home = Path(tempfile.mkdtemp(prefix="iotpipe-bench-dlq-"))
-    broker = KafkaBroker(home / "kafka", port=free_port(), controller_port=free_port())
-    try:
-        broker.start(create_topics=False)
+    with fresh_broker("dlq") as broker:
         base = KafkaSettings(bootstrap_servers=broker.bootstrap_servers)
         settings = DlqSettings(
             api_token=TOKEN,
@@ -162,9 +155,6 @@ def run() -> Result:
         size = asyncio.run(fill_dlq(settings.kafka))
         reference, reference_cpu = asyncio.run(plain_copy(settings.kafka, "bench-copy"))
         rate, extra = asyncio.run(replay(settings))
-    finally:
-        broker.stop()
-        shutil.rmtree(home, ignore_errors=True)
     return Result(
         name="dlq_replay",
         metric="DLQ replay throughput (select, read back, patch, validate, send acks=all "

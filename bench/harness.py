@@ -10,10 +10,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from iotpipe.local import KafkaBroker
+from iotpipe.local.process import free_port
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -57,3 +64,16 @@ class Result:
             f"{self.name}: {self.metric} = {self.value:,.2f} {self.unit}; {self.reference} = "
             f"{self.reference_value:,.2f}; ratio {self.ratio:.2f}; target {self.target} ({verdict})"
         )
+
+
+@contextmanager
+def fresh_broker(name: str) -> Iterator[KafkaBroker]:
+    """A new single-node broker in a temp folder (no topics), stopped and removed afterwards."""
+    home = Path(tempfile.mkdtemp(prefix=f"iotpipe-bench-{name}-"))
+    broker = KafkaBroker(home / "kafka", port=free_port(), controller_port=free_port())
+    try:
+        broker.start(create_topics=False)
+        yield broker
+    finally:
+        broker.stop()
+        shutil.rmtree(home, ignore_errors=True)

@@ -15,21 +15,16 @@ from __future__ import annotations
 import asyncio
 import re
 import resource
-import shutil
 import subprocess
-import tempfile
 import time
-from pathlib import Path
 
 from sensor_simulator.config import EngineSettings, RunConfig
 from sensor_simulator.generator import Generator
 from sensor_simulator.runs import RunManager
 
-from bench.harness import Result
+from bench.harness import Result, fresh_broker
 from iotpipe import jars
 from iotpipe.kafka import TopicSpec, ensure_topics
-from iotpipe.local import KafkaBroker
-from iotpipe.local.process import free_port
 from iotpipe.settings import KafkaSettings
 
 EVENTS = 1_000_000
@@ -114,10 +109,7 @@ def _children_cpu() -> float:
 
 
 def run() -> Result:
-    home = Path(tempfile.mkdtemp(prefix="iotpipe-bench-producer-"))
-    broker = KafkaBroker(home / "kafka", port=free_port(), controller_port=free_port())
-    try:
-        broker.start(create_topics=False)
+    with fresh_broker("producer") as broker:
         kafka = KafkaSettings(bootstrap_servers=broker.bootstrap_servers)
         settings = EngineSettings(kafka=kafka)
         topics = [TopicSpec("bench-simulator"), TopicSpec("bench-producer-performance")]
@@ -127,9 +119,6 @@ def run() -> Result:
         reference, reference_extra = producer_performance(
             settings, "bench-producer-performance", size
         )
-    finally:
-        broker.stop()
-        shutil.rmtree(home, ignore_errors=True)
     ratio = rate / reference
     return Result(
         name="producer",
