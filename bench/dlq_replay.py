@@ -6,12 +6,14 @@ readings sent with an unsupported ``schema_version`` (99), all fixable by one me
 
 - reference: a plain aiokafka consume -> produce copy of the same 100,000 DLQ records to
   another topic (one ``send()`` per record, the same producer settings: acks=all,
-  idempotent, lz4), timed until the last acknowledgement;
+  idempotent, the inspector's compression), timed until the last acknowledgement;
 - the inspector: ``POST /dlq/replay`` (filter: all unresolved) on
   the real app (patch ``{"schema_version": 1}``), run as a background job and polled until it has finished. That is: select
   from the index, read the records back from Kafka, patch, validate every one against the
   contract, send them (acks=all, idempotent, keyed by sensor id) and record each in the
   replay ledger (a second write per message).
+
+Both run on uvloop, the event loop the service runs on (``python -m dlq_inspector``).
 
 value = replayed messages/s (POST to job finished); ratio = value / reference.
 """
@@ -22,9 +24,11 @@ import asyncio
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
+import uvloop
 from aiokafka import TopicPartition
 from dlq_inspector.app import build_app
 from dlq_inspector.kafka_io import BatchSender
@@ -78,11 +82,13 @@ async def fill_dlq(settings: KafkaSettings) -> int:
     return round(size / MESSAGES)
 
 
-async def plain_copy(settings: KafkaSettings, target: str) -> tuple[float, float]:
+async def plain_copy(
+    settings: KafkaSettings, target: str, producer_options: dict[str, Any]
+) -> tuple[float, float]:
     """Reference: consume the DLQ and produce every record to ``target``; messages/s and
     CPU microseconds per message (this process)."""
     consumer = kafka.consumer(settings, max_partition_fetch_bytes=4 * 1024 * 1024)
-    producer = kafka.producer(settings)
+    producer = kafka.producer(settings, **producer_options)
     await consumer.start()
     await producer.start()
     try:
@@ -153,8 +159,11 @@ def run() -> Result:
         specs = [kafka.TopicSpec(t) for t in ("bench-replayed", "bench-dlq", "bench-copy")]
         asyncio.run(kafka.ensure_topics(base, specs))
         size = asyncio.run(fill_dlq(settings.kafka))
-        reference, reference_cpu = asyncio.run(plain_copy(settings.kafka, "bench-copy"))
-        rate, extra = asyncio.run(replay(settings))
+        # both on uvloop, the event loop the service runs on (dlq_inspector.__main__)
+        reference, reference_cpu = uvloop.run(
+            plain_copy(settings.kafka, "bench-copy", settings.producer_overrides())
+        )
+        rate, extra = uvloop.run(replay(settings))
     return Result(
         name="dlq_replay",
         metric="DLQ replay throughput (select, read back, patch, validate, send acks=all "

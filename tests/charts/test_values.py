@@ -172,7 +172,7 @@ def test_spark_applications():
     assert stream["arguments"] == ["bronze_stream"]
     assert stream["monitoring"]["exposeDriverMetrics"]
     assert stream["monitoring"]["prometheus"]
-    assert stream["sparkVersion"] == "4.1.1"
+    assert stream["sparkVersion"] == "4.1.3"
     assert stream["driver"]["ports"] == [
         {"name": "stream-metrics", "containerPort": 9108, "protocol": "TCP"}
     ]

@@ -182,7 +182,8 @@ async def test_mutating_requests_without_the_token_are_refused(
 @pytest.mark.parametrize(
     ("config", "detail"),
     [
-        ({"rate": -5}, "rate: Input should be greater than 0"),
+        ({"rate": -5}, "rate: Input should be greater than or equal to 0.001"),
+        ({"rate": 5e-324}, "rate: Input should be greater than or equal to 0.001"),
         ({"sensor_types": ["temperature", "plasma"]}, "sensor_types.1: Input should be"),
         ({"rate": 500_000, "sensors": 1000}, "above the configured maximum of 200000"),
         ({"rate": None}, "rate: a target rate (events/s) is required"),
@@ -206,6 +207,10 @@ async def test_bad_patches_get_422_and_unknown_runs_404(client: httpx.AsyncClien
     too_fast = await client.patch(f"/runs/{run_id}", json={"rate": 10**7}, headers=AUTH)
     assert too_fast.status_code == 422
     assert "above the configured maximum" in too_fast.json()["detail"]
+    # found by tests/fuzz: the smallest positive float made the pacing NaN, a 500
+    tiny = await client.patch(f"/runs/{run_id}", json={"rate": 5e-324}, headers=AUTH)
+    assert tiny.status_code == 422, tiny.text
+    assert "greater than or equal to 0.001" in tiny.json()["detail"]
     negative = await client.patch(f"/runs/{run_id}", json={"anomaly_rate": -1}, headers=AUTH)
     assert negative.status_code == 422
     assert "anomaly_rate" in negative.json()["detail"]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import pytest
 from dlq_inspector.models import MessageResult, Outcome, ReplayFilter, ReplayRequest
-from dlq_inspector.replay import Job
+from dlq_inspector.replay import Job, _frozen_heap
 from dlq_inspector.settings import DlqSettings
 from pydantic import ValidationError
 
@@ -79,3 +80,16 @@ def test_settings_need_a_token_from_the_environment(monkeypatch: pytest.MonkeyPa
     settings = DlqSettings()
     assert settings.ledger_topic == "replays"
     assert settings.kafka.dlq_topic == "dead"
+
+
+def test_overlapping_jobs_give_the_collector_back_its_thresholds_once_all_ended() -> None:
+    before = gc.get_threshold()
+    first, second = _frozen_heap(), _frozen_heap()
+    first.__enter__()
+    second.__enter__()
+    assert gc.get_threshold()[0] > before[0]
+    first.__exit__(None, None, None)
+    assert gc.get_freeze_count() > 0
+    second.__exit__(None, None, None)
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0

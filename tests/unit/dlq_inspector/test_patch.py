@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 from dlq_inspector.patch import merge_patch
-from dlq_inspector.replay import patched_value
+from dlq_inspector.replay import validated
 
 from iotpipe.contract import ContractViolation, ErrorType
 
@@ -41,15 +41,42 @@ def test_the_target_is_not_modified() -> None:
     assert target == {"a": {"b": 1}}
 
 
+EVENT = {
+    "event_id": "6513270e-269e-0d37-f2a7-4de452e6b438",
+    "sensor_id": "sensor-0001",
+    "sensor_type": "temperature",
+    "timestamp": "2026-11-26T05:34:59.033Z",
+    "value": 21.5,
+    "unit": "kelvin",
+    "location": "site-0",
+}
+
+
 def test_no_patch_keeps_the_original_bytes() -> None:
-    assert patched_value(b"\xff not json", None) == b"\xff not json"
-    assert patched_value(b'{"a": 1}', {}) == b'{"a": 1}'
+    raw = orjson.dumps(EVENT | {"unit": "celsius"}, option=orjson.OPT_INDENT_2)
+    event, value = validated(raw, None)
+    assert value is raw
+    assert event.sensor_id == "sensor-0001"
+    with pytest.raises(ContractViolation) as caught:
+        validated(b"\xff not json", {})
+    assert caught.value.error_type is ErrorType.MALFORMED_JSON
 
 
-def test_a_patch_applies_to_a_json_object() -> None:
-    assert orjson.loads(
-        patched_value(b'{"unit": "K", "x": 1}', {"unit": "celsius", "x": None})
-    ) == {"unit": "celsius"}
+def test_a_patch_applies_to_a_json_object_and_the_result_is_validated() -> None:
+    event, value = validated(orjson.dumps(EVENT | {"x": 1}), {"unit": "celsius", "x": None})
+    assert orjson.loads(value) == EVENT | {"unit": "celsius"}
+    assert event.unit == "celsius"
+    with pytest.raises(ContractViolation) as caught:
+        validated(orjson.dumps(EVENT), {"unit": "fahrenheit"})
+    assert caught.value.error_type is ErrorType.OUT_OF_CONTRACT
+    assert "fahrenheit" in caught.value.detail
+
+
+def test_a_patch_that_cannot_be_encoded_is_refused_not_raised() -> None:
+    with pytest.raises(ContractViolation) as caught:
+        validated(orjson.dumps(EVENT), {"unit": "celsius", "value": 2**70})
+    assert caught.value.error_type is ErrorType.SCHEMA_MISMATCH
+    assert "64-bit" in caught.value.detail
 
 
 @pytest.mark.parametrize(
@@ -65,6 +92,6 @@ def test_a_patch_cannot_fix_what_is_not_an_object(
     raw: bytes, error_type: ErrorType, says: str
 ) -> None:
     with pytest.raises(ContractViolation) as caught:
-        patched_value(raw, {"unit": "g"})
+        validated(raw, {"unit": "g"})
     assert caught.value.error_type is error_type
     assert says in caught.value.detail

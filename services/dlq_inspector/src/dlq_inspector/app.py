@@ -56,14 +56,16 @@ class Inspector:
             prune=self.index.prune,
         )
         self.ledger_tail = TopicTail(settings.kafka, settings.ledger_topic, self.ledger.apply)
-        self.producer = kafka.producer(settings.kafka)
+        self.producer = kafka.producer(settings.kafka, **settings.producer_overrides())
         self.replayer = Replayer(
             settings.kafka,
             self.index,
             self.ledger,
             self.producer,
             ledger_topic=settings.ledger_topic,
+            ledger_tail=self.ledger_tail,
             chunk=settings.replay_chunk,
+            in_flight=settings.replay_in_flight,
         )
         self.jobs = JobRegistry(settings.jobs_kept)
 

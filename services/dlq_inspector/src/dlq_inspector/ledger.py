@@ -6,6 +6,11 @@ it from the beginning at startup (a :class:`~dlq_inspector.tail.TopicTail`) and 
 before every replay: a message is replayed once unless the request says ``force``.
 A tombstone (null value) for a key marks that message unresolved again. One partition is
 plenty (one small record per replayed message) and keeps the ledger in write order.
+
+The in-memory view applies every key's records in ledger offset order, whoever wrote them:
+the replayer records its own writes at their offsets as soon as they are acknowledged (and
+the tail skips them instead of reading them back), and a record at or below the offset a
+key already holds changes nothing, so the order in which the two paths arrive is irrelevant.
 """
 
 from __future__ import annotations
@@ -19,8 +24,11 @@ from aiokafka import ConsumerRecord
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LedgerEntry:
+    """One ledger record's value. Not ``frozen`` (treat it as read-only): a frozen dataclass
+    costs ~3 us more per instance to create, once per replayed message."""
+
     replay_id: str
     replayed_at_ms: int
     target_topic: str
@@ -31,12 +39,26 @@ class LedgerEntry:
     patched: bool
 
     def to_json(self) -> bytes:
-        return orjson.dumps(self)  # orjson serialises dataclasses natively (and fast)
+        # a dict: orjson encodes it in about half the time of the dataclass itself
+        return orjson.dumps(
+            {
+                "replay_id": self.replay_id,
+                "replayed_at_ms": self.replayed_at_ms,
+                "target_topic": self.target_topic,
+                "target_partition": self.target_partition,
+                "target_offset": self.target_offset,
+                "dlq_partition": self.dlq_partition,
+                "dlq_offset": self.dlq_offset,
+                "patched": self.patched,
+            }
+        )
 
 
 class ReplayLedger:
     def __init__(self) -> None:
         self.entries: dict[str, LedgerEntry] = {}
+        self._at: dict[str, int] = {}
+        """key -> ledger offset of the record that set it (tombstones included)."""
 
     def __contains__(self, key: str) -> bool:
         return key in self.entries
@@ -44,14 +66,24 @@ class ReplayLedger:
     def get(self, key: str) -> LedgerEntry | None:
         return self.entries.get(key)
 
-    def record(self, key: str, entry: LedgerEntry) -> None:
-        self.entries[key] = entry
+    def _newer(self, key: str, offset: int) -> bool:
+        if self._at.get(key, -1) >= offset:
+            return False
+        self._at[key] = offset
+        return True
+
+    def record(self, key: str, entry: LedgerEntry, offset: int) -> None:
+        """Record this process's own write, acknowledged at ``offset`` of the ledger topic."""
+        if self._newer(key, offset):
+            self.entries[key] = entry
 
     def apply(self, record: ConsumerRecord[bytes, bytes]) -> None:
         """Apply one consumed ledger record (the tail's callback)."""
         if record.key is None:
             return
         key = record.key.decode()
+        if not self._newer(key, record.offset):
+            return
         if record.value is None:
             self.entries.pop(key, None)
             return

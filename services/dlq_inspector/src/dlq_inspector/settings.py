@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -30,7 +32,17 @@ class DlqSettings(ServiceSettings):
     )
     max_page_size: int = Field(default=500, ge=1, le=10_000)
     replay_chunk: int = Field(
-        default=10_000, ge=1, description="Messages sent (then recorded in the ledger) per step."
+        default=2_000, ge=1, description="Messages sent (then recorded in the ledger) per step."
+    )
+    replay_in_flight: int = Field(
+        default=4,
+        ge=1,
+        description="Chunks being sent and recorded while the next one is read and validated.",
+    )
+    replay_compression: Literal["zstd", "lz4", "gzip", "snappy", "none"] = Field(
+        default="zstd",
+        description="Compression of replayed events and ledger records. zstd: aiokafka's lz4 "
+        "is level 9 (LZ4-HC), ~6 us of CPU per event against ~1.4 us for zstd level 3.",
     )
     results_kept: int = Field(
         default=1_000,
@@ -44,3 +56,8 @@ class DlqSettings(ServiceSettings):
     sync_timeout_s: float = Field(
         default=30.0, gt=0, description="How long a request waits for the index to catch up."
     )
+
+    def producer_overrides(self) -> dict[str, Any]:
+        """The replay producer's options on top of :data:`iotpipe.kafka.PRODUCER_DEFAULTS`."""
+        compression = None if self.replay_compression == "none" else self.replay_compression
+        return {"compression_type": compression}

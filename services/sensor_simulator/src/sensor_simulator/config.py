@@ -20,6 +20,9 @@ from iotpipe.settings import KafkaSettings, ServiceSettings
 MAX_READINGS_PER_SENSOR_PER_S = 1000
 """Event times have millisecond precision and Silver deduplicates on (sensor_id,
 timestamp), so one sensor cannot report more than once per millisecond."""
+MIN_RATE = 0.001
+"""Lowest target rate (events/s). Far below it the pacing arithmetic overflows (a rate of
+5e-324 made a run fail and a PATCH answer 500; found by tests/fuzz)."""
 
 
 class EngineSettings(BaseSettings):
@@ -132,7 +135,7 @@ class RunConfig(Injections):
 
     rate: float | None = Field(
         default=1000,
-        gt=0,
+        ge=MIN_RATE,
         description="Target events/s; null (CLI and benchmarks only) = as fast as possible.",
     )
     max_events: int | None = Field(
@@ -166,7 +169,7 @@ class RunUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    rate: float | None = Field(default=None, gt=0, description="New target events/s.")
+    rate: float | None = Field(default=None, ge=MIN_RATE, description="New target events/s.")
     anomaly_rate: float | None = Field(default=None, ge=0, le=1)
 
 

@@ -199,6 +199,12 @@ def parse_event(raw: bytes | str) -> SensorEvent:
         document = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ContractViolation(ErrorType.MALFORMED_JSON, f"not valid JSON: {exc}") from None
+    return event_from_document(document)
+
+
+def event_from_document(document: object) -> SensorEvent:
+    """Validate an already decoded JSON document (what :func:`parse_event` does after
+    decoding), raising :class:`ContractViolation`; for callers that change it first."""
     if not isinstance(document, dict):
         raise ContractViolation(
             ErrorType.SCHEMA_MISMATCH, f"expected a JSON object, got {type(document).__name__}"

@@ -10,7 +10,7 @@ share one outcome:
   type with its unit, a finite value, a supported schema version. Every rule below is
   derived from :class:`~iotpipe.contract.SensorEvent`, :data:`~iotpipe.contract.SENSOR_TYPES`
   and the field constraints; nothing is restated.
-- **slow path** (Python, Arrow batches): every other record goes through
+- **slow path** (Python, an Arrow UDF): every other record goes through
   :func:`~iotpipe.contract.parse_event` itself, which decides valid (normalised values)
   or invalid (:class:`~iotpipe.contract.ErrorType` and a readable detail).
 
@@ -22,7 +22,6 @@ test runs the same corpus through both and compares).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator
 from datetime import datetime
 from enum import Enum
 from typing import Any, Final, get_args, get_origin
@@ -183,6 +182,15 @@ CLASSIFIED: Final = t.StructType(
 """Every input record after classification: event fields (null when invalid), the error
 (null when valid), the original bytes and its Kafka coordinates."""
 
+VERDICT: Final = t.StructType(
+    [
+        *(BRONZE[name] for name in EVENT_FIELDS),
+        t.StructField(ERROR_TYPE, t.StringType(), True),
+        t.StructField(ERROR_DETAIL, t.StringType(), True),
+    ]
+)
+"""The slow path's answer for one record: the normalised event, or the error."""
+
 _ARROW_EVENT_TYPES: Final = {
     "timestamp": pa.timestamp("us", tz="UTC"),
     "value": pa.float64(),
@@ -190,9 +198,9 @@ _ARROW_EVENT_TYPES: Final = {
 }
 
 
-def _judge(raw: bytes | None) -> tuple[dict[str, Any] | None, ContractViolation | None]:
+def _judge(raw: bytes) -> tuple[dict[str, Any] | None, ContractViolation | None]:
     try:
-        event = parse_event(raw if raw is not None else b"")
+        event = parse_event(raw)
     except ContractViolation as violation:
         return None, violation
     return {name: _plain(getattr(event, name)) for name in EVENT_FIELDS}, None
@@ -206,50 +214,63 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def classify_batches(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """The slow path: :func:`parse_event` on every record of each Arrow batch."""
-    for batch in batches:
-        verdicts = [_judge(raw) for raw in batch.column("value").to_pylist()]
-        columns: list[pa.Array] = []
-        for name in EVENT_FIELDS:
-            arrow_type = _ARROW_EVENT_TYPES.get(name, pa.string())
-            columns.append(pa.array([e[name] if e else None for e, _ in verdicts], type=arrow_type))
-        columns.append(
-            pa.array([v.error_type.value if v else None for _, v in verdicts], pa.string())
+def judge_values(values: pa.Array) -> pa.Array:
+    """The slow path: :func:`parse_event` on every non-null record (:data:`VERDICT`).
+
+    A null input (a record the fast path already accepted) gives a null verdict, so
+    the UDF costs next to nothing for them.
+    """
+    verdicts = [None if raw is None else _judge(raw) for raw in values.to_pylist()]
+    events = [verdict[0] if verdict else None for verdict in verdicts]
+    errors = [verdict[1] if verdict else None for verdict in verdicts]
+    columns = [
+        pa.array(
+            [event[name] if event else None for event in events],
+            _ARROW_EVENT_TYPES.get(name, pa.string()),
         )
-        columns.append(pa.array([v.detail if v else None for _, v in verdicts], pa.string()))
-        columns.extend(batch.column(name) for name in RAW_COLUMNS)
-        yield pa.RecordBatch.from_arrays(columns, schema=_arrow_schema(batch.schema))
-
-
-def _arrow_schema(raw: pa.Schema) -> pa.Schema:
-    fields = [pa.field(name, _ARROW_EVENT_TYPES.get(name, pa.string())) for name in EVENT_FIELDS]
-    fields += [pa.field(ERROR_TYPE, pa.string()), pa.field(ERROR_DETAIL, pa.string())]
-    renamed = {"value": "value_bytes", "timestamp": "timestamp_kafka"}
-    fields += [raw.field(name).with_name(renamed.get(name, name)) for name in RAW_COLUMNS]
-    return pa.schema(fields)
+        for name in EVENT_FIELDS
+    ]
+    columns.append(pa.array([e.error_type.value if e else None for e in errors], pa.string()))
+    columns.append(pa.array([e.detail if e else None for e in errors], pa.string()))
+    return pa.StructArray.from_arrays(
+        columns,
+        names=VERDICT.names,
+        mask=pa.array([verdict is None for verdict in verdicts]),
+    )
 
 
 def classify(raw: DataFrame) -> DataFrame:
     """Every record of a Kafka source frame, classified (schema :data:`CLASSIFIED`).
 
-    Filtering the result on ``error_type`` prunes the other path: Bronze reads
-    ``classify(raw).where(error_type IS NULL)``, the DLQ the opposite.
+    One scan of the source and one JSON parse per record: the fast path's values where
+    it is certain, otherwise the slow path's verdict (an Arrow UDF that only sees the
+    records the fast path did not accept). Filter the result on ``error_type``: Bronze
+    reads ``classify(raw).where(error_type IS NULL)``, the DLQ the opposite.
     """
+    slow = sf.arrow_udf(judge_values, VERDICT)  # type: ignore[call-overload]  # stubs omit structs
+    # Deterministic in fact, but marked otherwise as an optimiser barrier: without it Spark
+    # pushes Bronze's and the DLQ's ``error_type`` filter below the UDF, which then runs
+    # twice and inlines the JSON parse into both (seen in ``explain()``).
+    slow = slow.asNondeterministic()
     prepared = _prepare(raw)
-    fast = prepared.where("_fast").select(
-        *(sf.col("_event")[name].alias(name) for name in EVENT_FIELDS),
-        sf.lit(None).cast("string").alias(ERROR_TYPE),
-        sf.lit(None).cast("string").alias(ERROR_DETAIL),
+    # Only records the fast path did not accept reach Python; a null value (a tombstone)
+    # is judged as empty bytes, like any other record that is not JSON.
+    unsure = sf.when(sf.col("_fast"), sf.lit(None)).otherwise(
+        sf.coalesce(sf.col("value"), sf.lit(b""))
+    )
+    judged = prepared.select("*", slow(unsure).alias("_slow"))
+
+    def pick(name: str) -> Column:
+        fast, slow = sf.col("_event")[name], sf.col("_slow")[name]
+        return sf.when(sf.col("_fast"), fast).otherwise(slow).alias(name)
+
+    return judged.select(
+        *(pick(name) for name in EVENT_FIELDS),
+        sf.col("_slow")[ERROR_TYPE].alias(ERROR_TYPE),
+        sf.col("_slow")[ERROR_DETAIL].alias(ERROR_DETAIL),
         sf.col("value").alias("value_bytes"),
         "topic",
         "partition",
         "offset",
         sf.col("timestamp").alias("timestamp_kafka"),
     )
-    slow = (
-        prepared.where(~sf.col("_fast"))
-        .select(*RAW_COLUMNS)
-        .mapInArrow(classify_batches, CLASSIFIED)
-    )
-    return fast.unionByName(slow)

@@ -30,6 +30,16 @@ logger.state.level = WARN
 """
 
 
+def _cluster_id() -> str:
+    """A random KRaft cluster id: 16 bytes, URL-safe base64. Like Kafka's own
+    ``Uuid.randomUuid`` it never starts with ``-`` (the storage tool would read it as an
+    option: one start in 64 failed that way)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 @dataclass
 class KafkaBroker:
     """One broker process; ``home`` keeps its config, data and log across restarts."""
@@ -98,7 +108,7 @@ class KafkaBroker:
         config.write_text("".join(f"{k}={v}\n" for k, v in properties.items()))
         (self.home / "log4j2.properties").write_text(_LOG4J2.format(level=self.log_level))
         if not (data / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            cluster_id = _cluster_id()
             format_cmd = [
                 *self._java(),
                 "kafka.tools.StorageTool",
