@@ -286,11 +286,18 @@ def overview() -> dashboard.Dashboard:
             ),
             graph(
                 "Anomaly rate",
-                query("iotpipe:anomaly_ratio:rate5m", "last 5 m"),
-                query("iotpipe:anomaly_ratio:rate1h", "1 h baseline"),
+                query(
+                    "sum by (sensor_type) (silver_anomaly_alerts) "
+                    "/ sum by (sensor_type) (silver_readings)",
+                    "alerts per reading {{sensor_type}}",
+                ),
+                query("sum(silver_anomaly_alerts)", "alerts (all types)"),
                 unit="percentunit",
-                description="Share of readings that are anomalies (spikes), against its 1-hour "
-                "baseline (alert AnomalyRateSurge at 3x).",
+                right_axis="alerts (all types)",
+                description="Anomaly alerts (Silver's is_anomaly_alert: one per incident, "
+                "docs/anomaly.md) in the hours the latest bronze_to_silver run wrote, per "
+                "reading and in total; not raw per-reading flags. Per sensor and 5-minute "
+                "window: Gold's alert_count.",
             ),
             graph(
                 "Dead letters by error type",

@@ -31,6 +31,8 @@ MAY_BE_EMPTY: dict[str, str] = {
     "broker has no exporter)",
     "orchestrator_": "pushed by the orchestrator CronJob (Pushgateway), which the local "
     "stack does not run",
+    "silver_anomaly_": "pushed by the bronze_to_silver job (Pushgateway), which the local "
+    "stack does not run",
     "ALERTS": "only while an alert is pending or firing",
     "changes(process_start_time_seconds": "deployment annotations: only after a restart",
     'http_requests_total{status=~"5.."}': "only after a server error",

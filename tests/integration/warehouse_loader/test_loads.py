@@ -244,4 +244,4 @@ def test_migrations_are_applied_once_and_readiness_sees_the_warehouse(
     assert Warehouse(dialect_for(settings)).migrate() == []  # the app applied them at start
     with psycopg.connect(settings.warehouse_dsn.get_secret_value()) as conn:
         versions = conn.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()
-    assert versions == [(1,), (2,)]
+    assert versions == [(1,), (2,), (3,)]  # 3: fact_sensor_readings.alert_count

@@ -29,8 +29,9 @@ def test_rates_per_type_come_from_the_environment(monkeypatch: pytest.MonkeyPatc
     assert settings.rate_hz(SensorType.VIBRATION) == 10
     assert settings.rate_hz(SensorType.HUMIDITY) == 1.0
     assert settings.pipeline_version == "abc123"
-    # 100 readings at one per 100 s need 10,000 s of history: 3 hours.
-    assert settings.history == timedelta(hours=3)
+    # 100 readings (+ the anomaly alerts' cooldown of 10) at one per 100 s need 11,000 s
+    # of history: 4 hours.
+    assert settings.history == timedelta(hours=4)
 
 
 @pytest.mark.parametrize(

@@ -60,6 +60,12 @@ def run(
     late_max_minutes: Annotated[float, typer.Option(help="How late, at most.")] = 30,
     dropout_fraction: Annotated[float, typer.Option(help="Fraction of sensors silenced.")] = 0.0,
     dropout_seconds: Annotated[float, typer.Option(help="How long a dropout lasts.")] = 30,
+    drift_sigma: Annotated[
+        float, typer.Option(help="Slow wander of each sensor's level, in noise sigmas (0: off).")
+    ] = 0.0,
+    drift_readings: Annotated[
+        float, typer.Option(help="Time constant of the wander, in readings.")
+    ] = 1000,
     seed: Annotated[int | None, typer.Option(help="Same seed, same readings.")] = None,
     topic: Annotated[str | None, typer.Option(help="Default: KAFKA_EVENTS_TOPIC.")] = None,
 ) -> None:
@@ -76,6 +82,8 @@ def run(
         "dropout_fraction": dropout_fraction,
         "dropout_seconds": dropout_seconds,
         "dropout_interval_seconds": max(60.0, dropout_seconds),
+        "drift_sigma": drift_sigma,
+        "drift_readings": drift_readings,
         "seed": seed,
         "topic": topic,
     }

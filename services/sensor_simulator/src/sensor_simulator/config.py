@@ -110,6 +110,18 @@ class Injections(BaseModel):
     late_max_minutes: float = Field(
         default=30, gt=0, le=7 * 24 * 60, description="Late events are up to this far behind."
     )
+    drift_sigma: float = Field(
+        default=0.0,
+        ge=0,
+        le=100,
+        description="Slow wander of each sensor's level (a mean-reverting random walk), its "
+        "stddev in the sensor's noise sigmas; 0: off.",
+    )
+    drift_readings: float = Field(
+        default=1000,
+        ge=2,
+        description="Time constant of the wander, in readings of one sensor.",
+    )
     dropout_fraction: float = Field(
         default=0.0, ge=0, le=1, description="Fraction of sensors silenced per interval."
     )

@@ -31,6 +31,7 @@ INJECTED_HEADER: Final = "iotpipe-injected"
 """Kafka header on every injected record: ``anomaly``, ``late`` or ``malformed:<kind>``."""
 
 Header = tuple[str, bytes]
+Clock = Callable[[], float]
 NO_HEADERS: Final[list[Header]] = []
 ANOMALY: Final = "anomaly"
 LATE: Final = "late"
@@ -126,8 +127,12 @@ class Generator:
         partition: Callable[[bytes], int] | None = None,
         *,
         now_ms: int = 0,
+        clock: Clock = time.monotonic,
     ) -> None:
+        """``clock`` (seconds) paces dropouts: wall time by default; a benchmark that
+        generates faster than real time can pass event time instead."""
         self.rng = np.random.default_rng(config.seed)
+        self.clock = clock
         self.fleet = Fleet.build(
             config.sensors, config.sensor_types, config.locations, self.rng, config.sensor_prefix
         )
@@ -160,6 +165,9 @@ class Generator:
         self._next_dropout = 0.0
         self._dropout_until = 0.0
         self.dropouts = 0
+        self.drift = np.zeros(count)
+        """Each sensor's current level offset (see :meth:`_drift`)."""
+        self._drift_logged = False
         self._anomaly_headers = injected_headers(ANOMALY)
         self._late_headers = injected_headers(LATE)
         self._malformed_headers = {k: injected_headers(malformed_label(k)) for k in MalformedKind}
@@ -212,26 +220,53 @@ class Generator:
             for i in chosen.tolist()
         ]
 
+    # -- drift ------------------------------------------------------------------------------
+
+    def _drift(self, start: int, slots: int) -> np.ndarray:
+        """Each slot's level offset: per sensor an AR(1) (Ornstein-Uhlenbeck) walk with
+        stationary stddev ``drift_sigma`` noise sigmas and time constant ``drift_readings``
+        readings, advanced once per slot, silent ones included (the process goes on)."""
+        config = self.injections
+        count = len(self.fleet)
+        phi = float(np.exp(-1.0 / config.drift_readings))
+        positions = np.arange(start, start + slots, dtype=np.int64)
+        sensor = positions % count
+        steps = self.rng.standard_normal(slots) * (
+            config.drift_sigma * self.fleet.noise[sensor] * np.sqrt(1 - phi * phi)
+        )
+        rounds = positions // count
+        edges = np.flatnonzero(np.diff(rounds)) + 1
+        out = np.empty(slots)
+        level = self.drift
+        for begin, end in zip([0, *edges.tolist()], [*edges.tolist(), slots], strict=True):
+            members = sensor[begin:end]
+            level[members] = phi * level[members] + steps[begin:end]
+            out[begin:end] = level[members]
+        return out
+
     # -- the block --------------------------------------------------------------------------
 
     def block(self, slots: int, limit: int | None = None, now_ms: int | None = None) -> Block:
         """The records of the next ``slots`` slots (at most ``limit`` records)."""
         now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
         count = len(self.fleet)
-        truth = self._update_dropout(time.monotonic())
+        truth = self._update_dropout(self.clock())
         self._catch_up(now_ms)
         start = self.slot
         positions = np.arange(start, start + slots, dtype=np.int64)
         sensor = positions % count
+        keep_index = np.arange(slots)
         dropped = 0
         if self.silent.any():
-            keep = ~self.silent[sensor]
-            positions, sensor = positions[keep], sensor[keep]
+            keep_index = np.flatnonzero(~self.silent[sensor])
+            positions, sensor = positions[keep_index], sensor[keep_index]
             dropped = slots - len(sensor)
         if limit is not None and len(sensor) > limit:
             slots = int(positions[limit]) - start  # up to the first slot beyond the limit
             positions, sensor = positions[:limit], sensor[:limit]
+            keep_index = keep_index[:limit]
             dropped = slots - limit
+        drift = self._drift(start, slots) if self.injections.drift_sigma > 0 else None
         self.slot = start + slots
         size = len(sensor)
         # Group by partition (stable: a sensor's readings keep their order) so that
@@ -239,6 +274,7 @@ class Generator:
         partition = np.asarray(self.partition_of, dtype=np.int64)[sensor]
         order = np.argsort(partition, kind="stable")
         positions, sensor, partition = positions[order], sensor[order], partition[order]
+        keep_index = keep_index[order]
         edges = np.cumsum(np.bincount(partition)).tolist()
         ranges = [
             (p, begin, end)
@@ -253,6 +289,18 @@ class Generator:
         ).astype(np.int64)
         noise = fleet.noise[sensor]
         base = fleet.base[sensor]
+        if drift is not None:
+            base = base + drift[keep_index]
+            if not self._drift_logged:
+                self._drift_logged = True
+                truth.append(
+                    {
+                        "kind": "drift",
+                        "sigma": config.drift_sigma,
+                        "readings": config.drift_readings,
+                        "sensors": count,
+                    }
+                )
         values = base + noise * self.rng.standard_normal(size)
 
         choice = self.rng.random(size)

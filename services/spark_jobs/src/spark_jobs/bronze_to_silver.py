@@ -10,22 +10,28 @@ The job recomputes whole event-hour partitions of Silver from Bronze:
 3. rows with a null key or value dropped; duplicates on (sensor_id, timestamp)
    removed, keeping the first to arrive (ingest time, then Kafka partition/offset);
 4. ``is_out_of_range`` (contract bounds), ``is_zscore_anomaly``, ``is_anomaly``,
-   lineage; written with dynamic partition overwrite, so a rerun replaces the
-   same partitions with the same rows.
+   ``anomaly_score`` and ``is_anomaly_alert`` (:mod:`spark_jobs.anomaly`, in the same
+   window pass), ``ml_anomaly_score`` from the newest learned model of each sensor type
+   (:mod:`spark_jobs.detector`; null before the first training), lineage; written with
+   dynamic partition overwrite, so a rerun replaces the same partitions with the same rows.
 
 Run: ``python -m spark_jobs.bronze_to_silver --window 2026-11-26T10``.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
+
+from iotpipe.contract import SensorType
 from iotpipe.lake import EVENT_PARTITIONS, Lake
 from iotpipe.windows import Window
-from spark_jobs import schemas
+from spark_jobs import anomaly, detector, schemas
 from spark_jobs.medallion import (
     MedallionSettings,
     Report,
@@ -42,6 +48,8 @@ from spark_jobs.medallion import (
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, Observation, SparkSession
 
+log = logging.getLogger(__name__)
+
 REQUIRED = ("sensor_id", "sensor_type", "timestamp", "value")
 """A Bronze row without one of these cannot become Silver."""
 
@@ -57,54 +65,19 @@ def partition_name(hour: datetime) -> str:
     return f"event_date={hour.date().isoformat()}/event_hour={hour.hour}"
 
 
-def with_trailing_stats(frame: DataFrame, readings: int) -> DataFrame:
-    """Add ``_history``, ``_mean`` and ``_spread`` (sample stddev) of each sensor's previous
-    ``readings`` values, the row itself excluded.
-
-    Computed from running sums (one pass per sensor: Spark evaluates a growing frame
-    incrementally) rather than a sliding ``rowsBetween(-readings, -1)`` frame, which Spark
-    re-aggregates for every row (``readings`` times the work). Values are centred on the
-    sensor's first reading first, so the running sums stay small and the differences accurate
-    to far better than the 1e-6 relative tolerance the tests hold the z-score to.
-    """
-    from pyspark.sql import Window as SparkWindow
-    from pyspark.sql import functions as sf
-
-    ordered = SparkWindow.partitionBy("sensor_id").orderBy("timestamp")
-    before = ordered.rowsBetween(SparkWindow.unboundedPreceding, -1)
-    centred = frame.withColumn("_centre", sf.first("value").over(ordered)).withColumn(
-        "_x", sf.col("value") - sf.col("_centre")
-    )
-    running = (
-        centred.withColumn("_n", sf.row_number().over(ordered) - 1)
-        .withColumn("_s1", sf.coalesce(sf.sum("_x").over(before), sf.lit(0.0)))
-        .withColumn(
-            "_s2", sf.coalesce(sf.sum(sf.col("_x") * sf.col("_x")).over(before), sf.lit(0.0))
-        )
-    )
-    n = sf.least(sf.col("_n"), sf.lit(readings))
-    s1 = sf.col("_s1") - sf.coalesce(sf.lag("_s1", readings).over(ordered), sf.lit(0.0))
-    s2 = sf.col("_s2") - sf.coalesce(sf.lag("_s2", readings).over(ordered), sf.lit(0.0))
-    variance = sf.try_divide(s2 - sf.try_divide(s1 * s1, n), n - 1)
-    return (
-        running.withColumn("_history", n)
-        .withColumn("_mean", sf.when(n > 0, sf.col("_centre") + sf.try_divide(s1, n)))
-        .withColumn("_spread", sf.when(n > 1, sf.sqrt(sf.greatest(variance, sf.lit(0.0)))))
-        .drop("_centre", "_x", "_n", "_s1", "_s2")
-    )
-
-
 def to_silver(
     bronze: DataFrame,
     settings: MedallionSettings,
     keep: Sequence[datetime] | None = None,
     observation: Observation | None = None,
+    detectors: Mapping[str, detector.Detector] | None = None,
 ) -> DataFrame:
     """Silver rows from Bronze rows (with ``source_file``); only ``keep`` hours returned.
 
-    Rows outside ``keep`` only serve as deduplication and z-score history. With an
-    ``observation`` the kept hours' ``bronze_rows``, ``valid_rows``, ``silver_rows``
-    and anomaly counts are recorded as the result is written.
+    Rows outside ``keep`` only serve as deduplication, z-score and anomaly-score history.
+    With an ``observation`` the kept hours' ``bronze_rows``, ``valid_rows``,
+    ``silver_rows`` and anomaly counts are recorded as the result is written. With
+    ``detectors`` (per sensor type) the learned detector scores the kept rows.
     """
     from pyspark.sql import Window as SparkWindow
     from pyspark.sql import functions as sf
@@ -136,8 +109,9 @@ def to_silver(
             sf.count_if(sf.col("_in_scope") & sf.col("_first")).alias("silver_rows"),
         )
     deviation = sf.col("value") - sf.col("_mean")
+    trailing = anomaly.with_trailing_stats(clean.where("_first"), *anomaly.statistics(settings))
     silver = (
-        with_trailing_stats(clean.where("_first"), settings.zscore_window)
+        anomaly.with_scores(trailing, settings)
         .withColumn("_enough", sf.col("_history") >= settings.zscore_min_history)
         .where("_in_scope")
         .withColumn("is_out_of_range", out_of_range(sf.col("sensor_type"), sf.col("value")))
@@ -153,6 +127,7 @@ def to_silver(
         .withColumn("processing_timestamp", sf.current_timestamp())
         .withColumn("pipeline_version", sf.lit(settings.pipeline_version))
     )
+    silver = detector.with_ml_scores(silver.sparkSession, silver, detectors or {})
     return conform(silver, schemas.SILVER)
 
 
@@ -200,16 +175,34 @@ def run(
         observed_input := Observation("bronze_input"),
         sf.count_if(hours_filter(affected)).alias("bronze_rows"),
     )
-    silver = to_silver(source, settings, affected, observed).observe(
+    detectors: dict[str, detector.Detector] = {}
+    if settings.detector_enabled:
+        detectors = detector.ModelStore(lake.models).detectors([t.value for t in SensorType])
+    per_type = [
+        sf.count_if(sf.col("sensor_type") == kind.value).alias(f"readings:{kind.value}")
+        for kind in SensorType
+    ] + [
+        sf.count_if(sf.col("is_anomaly_alert") & (sf.col("sensor_type") == kind.value)).alias(
+            f"alerts:{kind.value}"
+        )
+        for kind in SensorType
+    ]
+    silver = to_silver(source, settings, affected, observed, detectors).observe(
         written := Observation("silver_output"),
         sf.count_if("is_out_of_range").alias("out_of_range"),
         sf.count_if("is_zscore_anomaly").alias("zscore_anomalies"),
         sf.count_if("is_anomaly").alias("anomalies"),
+        sf.count_if("is_anomaly_alert").alias("anomaly_alerts"),
+        sf.count("ml_anomaly_score").alias("ml_scored"),
+        *per_type,
         sf.collect_set(sf.struct(*EVENT_PARTITIONS)).alias("hours"),
     )
     overwrite_partitions(silver, lake.silver, EVENT_PARTITIONS)
     counts = {**observed_input.get, **observed.get, **written.get}
     written_hours = {hour_start(day, hour) for day, hour in counts.pop("hours")}
+    by_type = {name: int(counts.pop(name)) for name in list(counts) if ":" in name}
+    push_alert_counts(settings.pushgateway_url, by_type)
+    anomalies = {name: int(counts.pop(name)) for name in ("anomaly_alerts", "ml_scored")}
     counts["null_rows_dropped"] = counts["bronze_rows"] - counts["valid_rows"]
     counts["duplicates_dropped"] = counts["valid_rows"] - counts["silver_rows"]
     return Report(
@@ -218,7 +211,42 @@ def run(
         partitions=[partition_name(hour) for hour in sorted(written_hours)],
         late_partitions=[partition_name(hour) for hour in sorted(late & written_hours)],
         counts={name: int(value) for name, value in counts.items()},
+        anomalies=anomalies,
     )
+
+
+def push_alert_counts(gateway: str | None, by_type: Mapping[str, int]) -> CollectorRegistry:
+    """Push the run's readings and alerts per sensor type (``readings:<type>``,
+    ``alerts:<type>``) as ``silver_readings`` and ``silver_anomaly_alerts`` gauges.
+
+    The gauges hold the counts of the hour partitions the latest run rewrote (an hourly
+    run: the last hour); Gold's ``alert_count`` has them per sensor per 5-minute window.
+    """
+    registry = CollectorRegistry()
+    gauges = {
+        "readings": Gauge(
+            "silver_readings",
+            "Silver readings in the hours the latest bronze_to_silver run rewrote",
+            ["sensor_type"],
+            registry=registry,
+        ),
+        "alerts": Gauge(
+            "silver_anomaly_alerts",
+            "Anomaly alerts (is_anomaly_alert) in the hours the latest bronze_to_silver run "
+            "rewrote",
+            ["sensor_type"],
+            registry=registry,
+        ),
+    }
+    for name, count in by_type.items():
+        what, kind = name.split(":", 1)
+        gauges[what].labels(sensor_type=kind).set(count)
+    if gateway:
+        try:
+            push_to_gateway(gateway, job="bronze_to_silver", registry=registry)
+        except OSError as exc:
+            log.error("could not push metrics to %s: %s", gateway, exc)
+    return registry
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -89,12 +89,66 @@ class MedallionSettings(BaseSettings):
         default=10_000,
         description="percentile_approx accuracy: the rank error is at most n / accuracy.",
     )
+    anomaly_default_history: PositiveInt = Field(
+        default=30,
+        ge=2,
+        description="Previous readings of the sensor that anomaly_score uses (docs/anomaly.md).",
+    )
+    anomaly_history: dict[SensorType, Annotated[int, Field(ge=2)]] = Field(
+        default_factory=dict,
+        description="Per sensor type overrides, JSON: MEDALLION_ANOMALY_HISTORY='{\"vibration\": 60}'.",
+    )
+    anomaly_default_threshold: float = Field(
+        default=0.999999,
+        gt=0,
+        lt=1,
+        description="anomaly_score at or above this raises an alert (0.999999: |z| >= 4.89).",
+    )
+    anomaly_threshold: dict[SensorType, Annotated[float, Field(gt=0, lt=1)]] = Field(
+        default_factory=dict, description="Per sensor type overrides (JSON, like the history)."
+    )
+    anomaly_min_history: int = Field(
+        default=20, ge=2, description="Fewer previous readings than this: anomaly_score is null."
+    )
+    anomaly_cooldown: PositiveInt = Field(
+        default=10,
+        description="A new alert needs this many previous readings of the sensor below the "
+        "threshold: one alert per incident.",
+    )
+    detector_max_rows: PositiveInt = Field(
+        default=200_000, description="Training rows per sensor type (a deterministic sample)."
+    )
+    detector_trees: PositiveInt = Field(default=100, description="Isolation forest size.")
+    detector_max_samples: PositiveInt = Field(
+        default=2048, description="Readings each isolation tree is grown on."
+    )
+    detector_threshold: float = Field(
+        default=0.78,
+        gt=0,
+        lt=1,
+        description="ml_anomaly_score at or above this counts as the detector's alert; "
+        "stored with the model.",
+    )
+    detector_enabled: bool = Field(
+        default=True, description="Score Silver with the newest model of each sensor type."
+    )
+    pushgateway_url: str | None = Field(
+        default=None,
+        description="Prometheus Pushgateway for bronze_to_silver's alert counts, "
+        "e.g. http://pushgateway.monitoring:9091 (unset: not pushed).",
+    )
 
     @model_validator(mode="after")
     def _history_fits(self) -> MedallionSettings:
         if self.zscore_min_history > self.zscore_window:
             raise ValueError("zscore_min_history cannot exceed zscore_window")
+        if self.anomaly_min_history > min(self.anomaly_histories):
+            raise ValueError("anomaly_min_history cannot exceed any anomaly history")
         return self
+
+    @property
+    def anomaly_histories(self) -> list[int]:
+        return [self.anomaly_default_history, *self.anomaly_history.values()]
 
     def rate_hz(self, sensor_type: SensorType) -> float:
         return self.expected_rate_hz.get(sensor_type, self.default_rate_hz)
@@ -105,7 +159,8 @@ class MedallionSettings(BaseSettings):
         if self.history_hours is not None:
             return timedelta(hours=self.history_hours)
         slowest = min(self.rate_hz(sensor_type) for sensor_type in SensorType)
-        return timedelta(hours=math.ceil(self.zscore_window / slowest / 3600))
+        readings = max(self.zscore_window, *self.anomaly_histories) + self.anomaly_cooldown
+        return timedelta(hours=math.ceil(readings / slowest / 3600))
 
 
 # ---------------------------------------------------------------- column expressions
@@ -240,12 +295,15 @@ class Report:
     partitions: list[str] = field(default_factory=list)
     late_partitions: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    """The row accounting."""
+    anomalies: dict[str, int] = field(default_factory=dict)
+    """Anomaly scoring's counts (alerts, rows the learned detector scored), shown and logged."""
 
     def table(self) -> Table:
         grid = Table(title=f"{self.job} {self.window}", show_header=False)
         grid.add_row("partitions rewritten", ", ".join(self.partitions) or "none (no input)")
         grid.add_row("of which for late data", ", ".join(self.late_partitions) or "none")
-        for name, count in self.counts.items():
+        for name, count in {**self.counts, **self.anomalies}.items():
             grid.add_row(name, f"{count:,}")
         return grid
 
@@ -342,6 +400,7 @@ def run_cli(argv: Sequence[str] | None, *, name: str, help: str, job: Job) -> in
                 "partitions": report.partitions,
                 "late_partitions": report.late_partitions,
                 **report.counts,
+                **report.anomalies,
             },
         )
 

@@ -53,12 +53,19 @@ SILVER = t.StructType(
         t.StructField("processing_timestamp", t.TimestampType(), False),
         t.StructField("pipeline_version", t.StringType(), False),
         t.StructField("zscore", t.DoubleType(), True),
+        t.StructField("anomaly_score", t.DoubleType(), True),
+        t.StructField("is_anomaly_alert", t.BooleanType(), True),
+        t.StructField("ml_anomaly_score", t.DoubleType(), True),
+        t.StructField("ml_model_version", t.StringType(), True),
     ]
 )
 """Silver: cleaned, deduplicated on (sensor_id, timestamp), flagged, with lineage.
 
 ``zscore`` is the reading's z-score against the previous readings of its sensor
-(null while the sensor has too little history or its history has no spread)."""
+(null while the sensor has too little history or its history has no spread).
+``anomaly_score`` (0..1, null with too little history), ``is_anomaly_alert`` (one per
+incident), ``ml_anomaly_score`` and ``ml_model_version`` (the learned detector and the
+model it used; null before a model exists): see docs/anomaly.md."""
 
 GOLD_LINEAGE = t.StructType(
     [
@@ -88,9 +95,12 @@ GOLD_WINDOWS = t.StructType(
         t.StructField("health_pct", t.DoubleType(), False),
         *GOLD_LINEAGE.fields,
         t.StructField("window_date", t.DateType(), False),
+        t.StructField("alert_count", t.LongType(), True),
     ]
 )
-"""Gold: one row per sensor per 5-minute window (the warehouse's fact grain)."""
+"""Gold: one row per sensor per 5-minute window (the warehouse's fact grain).
+``alert_count``: Silver's ``is_anomaly_alert`` in the window (appended, nullable: Gold
+written before it existed reads null)."""
 
 
 def _rollup(*keys: t.StructField) -> t.StructType:

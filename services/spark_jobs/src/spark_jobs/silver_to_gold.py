@@ -10,7 +10,8 @@ overwrite; a rerun replaces the same partitions with the same rows.
 - ``sensor_windows_5m``: count, avg, min, max, stddev, p50/p95/p99
   (``percentile_approx``: the returned value is a reading of the window whose rank
   is within ``n / MEDALLION_PERCENTILE_ACCURACY`` of the exact rank), anomaly_count,
-  expected_count (configured rate x window length) and health_pct.
+  expected_count (configured rate x window length), health_pct and alert_count
+  (Silver's ``is_anomaly_alert``: one per incident, docs/anomaly.md).
 - ``location_hourly`` (per location and sensor type) and ``sensor_type_daily``:
   rollups of those windows; expected readings = the rate of every sensor seen in
   the period x the period's length, so a sensor silent for whole windows lowers health.
@@ -65,6 +66,11 @@ def gold_windows(silver: DataFrame, settings: MedallionSettings) -> DataFrame:
 
     bucket = sf.window("timestamp", f"{GOLD_WINDOW_SECONDS} seconds")
     quantiles = sf.percentile_approx("value", list(PERCENTILES), settings.percentile_accuracy)
+    alerts = (  # Silver read from the lake always has it; a hand-made frame may not
+        sf.count_if("is_anomaly_alert")
+        if "is_anomaly_alert" in silver.columns
+        else sf.lit(None).cast("long")
+    )
     frame = silver.groupBy("sensor_id", bucket.alias("bucket")).agg(
         sf.max("sensor_type").alias("sensor_type"),
         sf.max_by("location", "timestamp").alias("location"),
@@ -75,6 +81,7 @@ def gold_windows(silver: DataFrame, settings: MedallionSettings) -> DataFrame:
         sf.stddev_samp("value").alias("stddev_value"),
         quantiles.alias("quantiles"),
         sf.count_if("is_anomaly").alias("anomaly_count"),
+        alerts.alias("alert_count"),
         sf.sum("value").alias("value_sum"),
     )
     frame = (

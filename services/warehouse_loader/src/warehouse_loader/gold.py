@@ -43,6 +43,7 @@ GOLD_SCHEMA = pa.schema(
         pa.field("processing_timestamp", TIMESTAMP, nullable=False),
         pa.field("pipeline_version", pa.string(), nullable=False),
         pa.field("window_date", pa.date32(), nullable=False),
+        pa.field("alert_count", pa.int64()),
     ]
 )
 """``spark_jobs.schemas.GOLD_WINDOWS`` in Arrow types (timestamps are UTC instants)."""

@@ -71,6 +71,7 @@ def sample_gold(
         "processing_timestamp": [start + windows * WINDOW + timedelta(minutes=7)] * n,
         "pipeline_version": [version] * n,
         "window_date": [w.date() for w in starts],
+        "alert_count": [rng.randint(0, 1) for _ in range(n)],
     }
     return pa.table(
         {f.name: pa.array(columns.pop(f.name), f.type) for f in GOLD_SCHEMA}, schema=GOLD_SCHEMA

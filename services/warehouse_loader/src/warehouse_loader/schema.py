@@ -116,6 +116,9 @@ DIM_TIME = Table(
     sortkey=("window_start",),
 )
 
+ADDED_GOLD_COLUMNS = ("alert_count",)
+"""Gold columns added after the fact table was first created (each by a migration)."""
+
 FACT_SENSOR_READINGS = Table(
     "fact_sensor_readings",
     GOLD_COLUMNS,
@@ -165,15 +168,39 @@ SCHEMA_MIGRATIONS = Table(
 class Migration:
     version: int
     description: str
-    tables: tuple[Table, ...]
+    tables: tuple[Table, ...] = ()
+    statements: tuple[str, ...] = ()
+    """Run after the tables are created (e.g. ``ALTER TABLE ... ADD COLUMN``)."""
 
+
+def _column(name: str) -> Column:
+    return next(c for c in GOLD_COLUMNS if c.name == name)
+
+
+FACT_SENSOR_READINGS_V1 = Table(
+    FACT_SENSOR_READINGS.name,
+    tuple(c for c in GOLD_COLUMNS if c.name not in ADDED_GOLD_COLUMNS),
+    primary_key=FACT_SENSOR_READINGS.primary_key,
+    foreign_keys=FACT_SENSOR_READINGS.foreign_keys,
+    distkey=FACT_SENSOR_READINGS.distkey,
+    sortkey=FACT_SENSOR_READINGS.sortkey,
+)
+"""The fact table as migration 1 created it (later columns come by their migrations)."""
 
 MIGRATIONS = (
     Migration(
         1,
         "star schema: dim_sensors, dim_time, fact_sensor_readings",
-        (DIM_SENSORS, DIM_TIME, FACT_SENSOR_READINGS),
+        (DIM_SENSORS, DIM_TIME, FACT_SENSOR_READINGS_V1),
     ),
     Migration(2, "load history", (LOAD_HISTORY,)),
+    Migration(
+        3,
+        "fact_sensor_readings.alert_count (anomaly alerts per sensor per window)",
+        statements=(
+            f"ALTER TABLE {FACT_SENSOR_READINGS.name} ADD COLUMN alert_count "
+            f"{_column('alert_count').type}",
+        ),
+    ),
 )
 """Applied in order, each once; append new versions, never edit an applied one."""

@@ -164,6 +164,8 @@ class Warehouse:
                 for table in migration.tables:
                     for statement in self.dialect.create_table(table):
                         cursor.execute(statement)
+                for statement in migration.statements:
+                    cursor.execute(statement)
                 cursor.execute(
                     f"INSERT INTO {SCHEMA_MIGRATIONS.name} (version, description, applied_at) "
                     "VALUES (%s, %s, %s)",

@@ -81,6 +81,9 @@ CREATE TABLE IF NOT EXISTS load_history (
 SORTKEY (requested_at);
 INSERT INTO schema_migrations (version, description, applied_at) VALUES (%s, %s, %s);
 -- parameters: [2, 'load history', '<now>']
+ALTER TABLE fact_sensor_readings ADD COLUMN alert_count BIGINT;
+INSERT INTO schema_migrations (version, description, applied_at) VALUES (%s, %s, %s);
+-- parameters: [3, 'fact_sensor_readings.alert_count (anomaly alerts per sensor per window)', '<now>']
 COMMIT;
 
 -- redshift: load of 2026-11-26T23:00:00Z--2026-11-27T01:00:00Z (72 Gold rows in 2 partitions)
@@ -103,7 +106,8 @@ CREATE TEMPORARY TABLE stage_gold (
     expected_count BIGINT,
     health_pct DOUBLE PRECISION,
     processing_timestamp TIMESTAMP,
-    pipeline_version VARCHAR(64)
+    pipeline_version VARCHAR(64),
+    alert_count BIGINT
 );
 COPY stage_gold
 FROM 's3://iotpipe-lake/prod/gold/sensor_windows_5m/window_date=2026-11-26/'
@@ -151,6 +155,6 @@ LEFT JOIN dim_time AS d ON d.window_start = s.window_start
 WHERE d.window_start IS NULL;
 DELETE FROM fact_sensor_readings WHERE window_start >= %s AND window_start < %s;
 -- parameters: [datetime.datetime(2026, 11, 26, 23, 0), datetime.datetime(2026, 11, 27, 1, 0)]
-INSERT INTO fact_sensor_readings (sensor_id, sensor_type, location, window_start, window_end, reading_count, avg_value, min_value, max_value, stddev_value, p50_value, p95_value, p99_value, anomaly_count, expected_count, health_pct, processing_timestamp, pipeline_version)
-SELECT sensor_id, sensor_type, location, window_start, window_end, reading_count, avg_value, min_value, max_value, stddev_value, p50_value, p95_value, p99_value, anomaly_count, expected_count, health_pct, processing_timestamp, pipeline_version FROM stage_gold;
+INSERT INTO fact_sensor_readings (sensor_id, sensor_type, location, window_start, window_end, reading_count, avg_value, min_value, max_value, stddev_value, p50_value, p95_value, p99_value, anomaly_count, expected_count, health_pct, processing_timestamp, pipeline_version, alert_count)
+SELECT sensor_id, sensor_type, location, window_start, window_end, reading_count, avg_value, min_value, max_value, stddev_value, p50_value, p95_value, p99_value, anomaly_count, expected_count, health_pct, processing_timestamp, pipeline_version, alert_count FROM stage_gold;
 COMMIT;
