@@ -14,7 +14,7 @@ setup: ## Install what is missing (apt, uv + locked Python env, Maven jars)
 	@scripts/tools.sh all
 
 demo: setup ## Run the whole pipeline locally and print a report
-	$(RUN) iotpipe demo
+	$(RUN) local-pipeline demo
 
 test: setup lint-py test-py ## ruff, mypy and every test (what CI runs)
 

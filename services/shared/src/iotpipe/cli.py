@@ -1,4 +1,7 @@
-"""``iotpipe``: the developer's command line (local stack, jars, contract, demo)."""
+"""``iotpipe``: the developer's command line (local stack, jars, contract).
+
+``make demo`` is ``local-pipeline demo`` (services/local_pipeline): it needs every service.
+"""
 
 from __future__ import annotations
 
@@ -91,20 +94,6 @@ def schema(
             raise typer.Exit(1)
     else:
         output.write_text(text)
-
-
-@app.command()
-def demo(
-    events: Annotated[
-        int, typer.Option(min=1, help="Events to send through the pipeline.")
-    ] = 1_000,
-    keep_up: Annotated[bool, typer.Option(help="Leave the stack running afterwards.")] = False,
-) -> None:
-    """Run the local pipeline end to end and print a report (exit 1 if it does not balance)."""
-    from iotpipe.demo import run
-
-    if not run(events, keep_up=keep_up):
-        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

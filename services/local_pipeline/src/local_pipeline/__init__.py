@@ -1,0 +1,1 @@
+"""The whole pipeline on one machine: ``make demo`` and the end-to-end tests' stages."""

@@ -1,0 +1,196 @@
+"""The demo's scenario, smaller: a simulator run with anomalies, malformed records, late
+events, sensor dropouts and redelivered duplicates goes through the streaming job, the
+medallion, the quality gates and the warehouse load, and every layer balances exactly.
+Then the loader is killed inside its transaction, and the books still balance."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from local_pipeline.accounting import DLQ_TYPE_OF, Accounting, warehouse_counts, window_of
+from local_pipeline.pipeline import LocalPipeline, Scenario
+from local_pipeline.services import Services
+from pyspark.sql import SparkSession
+from sensor_simulator.config import MalformedKind
+
+from iotpipe.local import Postgres, process
+from iotpipe.settings import KafkaSettings
+from iotpipe.windows import Window
+
+from ..integration.warehouse_loader.test_crash import PAUSED_AFTER_DELETE, count, wait_for
+from .conftest import pipeline_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+SCENARIO = Scenario(
+    events=2_000,
+    rate=400,
+    sensors=20,
+    anomaly_rate=0.02,
+    malformed_rate=0.03,
+    late_rate=0.02,
+    late_max_minutes=2,
+    dropout_fraction=0.1,
+    dropout_seconds=2,
+    dropout_interval_seconds=3,
+    redeliver=50,
+    seed=13,
+)
+
+
+@dataclass
+class Ran:
+    pipeline: LocalPipeline
+    services: Services
+    window: Window
+    accounting: Accounting
+
+
+@pytest.fixture(scope="module")
+def ran(
+    kafka_settings: KafkaSettings,
+    postgres: Postgres,
+    spark: SparkSession,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Ran]:
+    """The scenario run once through every stage (shared by this module's tests)."""
+    workdir = tmp_path_factory.mktemp("scenario")
+    with pipeline_for(
+        kafka_settings, postgres, spark, workdir, rate_hz=SCENARIO.sensor_rate_hz
+    ) as (pipeline, services):
+        pipeline.start_stream()
+        asyncio.run(pipeline.simulate(SCENARIO))
+        assert asyncio.run(pipeline.redeliver(SCENARIO.redeliver)) == SCENARIO.redeliver
+        pipeline.drain()
+        pipeline.stop_stream()
+        window = window_of(spark, pipeline.lake)
+        pipeline.process(window, services)
+        yield Ran(pipeline, services, window, pipeline.account(window))
+
+
+def test_every_layer_balances(ran: Ran) -> None:
+    acc, pipeline = ran.accounting, ran.pipeline
+    assert pipeline.result is not None
+    assert pipeline.result.ok, pipeline.result.error
+    assert acc.balanced, acc.failures()
+    run = pipeline.run
+    assert run is not None
+    c = run.counters
+    # What the simulator says it did, against what the pipeline holds.
+    assert c.delivered == c.generated == SCENARIO.events
+    assert acc.produced == SCENARIO.events + SCENARIO.redeliver
+    malformed = sum(c.malformed.values())
+    assert malformed > 0
+    assert set(c.malformed) == {k.value for k in MalformedKind}, "every kind was injected"
+    assert acc.dlq == Counter(
+        {str(DLQ_TYPE_OF[MalformedKind(k)]): n for k, n in c.malformed.items()}
+    )
+    assert acc.bronze == acc.produced - malformed
+    assert acc.duplicates >= SCENARIO.redeliver, "the redelivered readings are duplicates"
+    assert acc.silver == acc.bronze - acc.duplicates - acc.null_rows
+    assert acc.gold_readings == acc.silver
+    assert acc.warehouse_rows == acc.gold_windows > 0
+    # The jobs' own reports agree with the independent count.
+    silver_report = pipeline.reports["bronze-to-silver"].counts
+    assert silver_report["duplicates_dropped"] == acc.duplicates
+    assert silver_report["null_rows_dropped"] == acc.null_rows
+    assert silver_report["silver_rows"] == acc.silver
+    assert pipeline.reports["silver-to-gold"].counts["windows"] == acc.gold_windows
+    # Spikes of >= 6 sigma are found by the z-score (not all: a sensor's first 30 readings
+    # have no history, and a spike inside another's 100-reading window widens the spread).
+    assert 0 < acc.anomalies["zscore"] <= acc.anomalies["total"]
+    assert acc.anomalies["total"] >= sum(c.anomalies.values()) // 2
+    assert {layer: v.verdict.value for layer, v in pipeline.verdicts.items()} == {
+        "silver": "pass",
+        "gold": "pass",
+    }
+    # Dropped-out sensors sent fewer readings than the others.
+    assert c.sensor_dropouts > 0
+    assert c.dropped_readings > 0
+    assert acc.latency_s["p50"] <= acc.latency_s["p95"]
+
+
+def _loader(ran: Ran, log: Path, port: int, **env: str) -> int:
+    return process.spawn(
+        [sys.executable, "-m", "warehouse_loader"],
+        log,
+        env={
+            "LOADER_API_TOKEN": ran.services.loader_token,
+            "LOADER_WAREHOUSE_DSN": ran.pipeline.warehouse_dsn,
+            "LOADER_QUALITY_GATE_URL": ran.services.gate_url,
+            "LAKE_ROOT": ran.pipeline.lake.root,
+            "LOADER_HOST": "127.0.0.1",
+            "LOADER_PORT": str(port),
+            "LOADER_LOG_JSON": "false",
+            **env,
+        },
+    )
+
+
+def test_loader_killed_inside_its_transaction_changes_nothing(ran: Ran, tmp_path: Path) -> None:
+    dsn, window = ran.pipeline.warehouse_dsn, ran.window
+    before = warehouse_counts(dsn, window)
+    assert before == (ran.accounting.gold_windows, ran.accounting.gold_readings)
+    body = {"window_start": window.start.isoformat(), "window_end": window.end.isoformat()}
+    auth = {"Authorization": f"Bearer {ran.services.loader_token}"}
+
+    # A loader that holds its transaction open between its DELETE and its INSERT, killed there.
+    port, log = process.free_port(), tmp_path / "loader.log"
+    pid = _loader(ran, log, port, LOADER_TEST_PAUSE_AFTER_DELETE_S="600")
+    outcome: list[object] = []
+
+    def post() -> None:
+        try:
+            outcome.append(
+                httpx.post(f"http://127.0.0.1:{port}/loads", json=body, headers=auth, timeout=300)
+            )
+        except httpx.TransportError as exc:
+            outcome.append(exc)
+
+    poster = threading.Thread(target=post)
+    try:
+        process.wait_until(
+            lambda: process.port_open(port), pid=pid, timeout=120, what="the loader", log=log
+        )
+        poster.start()
+        wait_for(
+            "the loader has deleted and holds its transaction open",
+            lambda: count(dsn, PAUSED_AFTER_DELETE) == 1,
+            timeout=120,
+        )
+        assert warehouse_counts(dsn, window) == before, "an open DELETE is invisible to others"
+        process.stop(pid, sig=signal.SIGKILL)
+    finally:
+        process.stop(pid, sig=signal.SIGKILL)
+        poster.join(timeout=60)
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], httpx.TransportError), outcome
+    assert warehouse_counts(dsn, window) == before, "the killed load was rolled back"
+
+    # The next loader process marks the killed load interrupted and loads the window again.
+    port, log = process.free_port(), tmp_path / "loader-2.log"
+    pid = _loader(ran, log, port)
+    try:
+        process.wait_until(
+            lambda: process.port_open(port), pid=pid, timeout=120, what="the loader", log=log
+        )
+        base = f"http://127.0.0.1:{port}"
+        [interrupted] = httpx.get(f"{base}/loads", params={"status": "interrupted"}).json()
+        assert "rolled back" in interrupted["detail"]
+        reload = httpx.post(f"{base}/loads", json=body, headers=auth, timeout=300)
+        assert reload.status_code == 201, reload.text
+        assert reload.json()["rows_inserted"] == before[0]
+    finally:
+        process.stop(pid)
+    accounting = ran.pipeline.account(window)
+    assert accounting.balanced, accounting.failures()
+    assert (accounting.warehouse_rows, accounting.warehouse_readings) == before
