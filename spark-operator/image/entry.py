@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
-JOBS = ("bronze_stream", "bronze_to_silver", "silver_to_gold")
+JOBS = ("bronze_stream", "bronze_to_silver", "silver_to_gold", "train_detector")
 
 RELATIVE_WINDOWS: dict[str, Callable[[datetime], str]] = {
     "previous-hour": lambda now: (now - timedelta(hours=1)).strftime("%Y-%m-%dT%H"),

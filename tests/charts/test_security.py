@@ -71,7 +71,7 @@ def test_every_pod_runs_locked_down(profile):
 @pytest.mark.parametrize("profile", PROFILES)
 def test_every_spark_pod_runs_locked_down(profile):
     roles = list(spark_roles(render(profile)))
-    assert len(roles) == 6  # bronze-stream + two schedules, driver and executor each
+    assert len(roles) == 8  # bronze-stream + three schedules, driver and executor each
     for label, role in roles:
         assert_pod_secure(label, role["podSecurityContext"])
         assert_container_secure(label, role["securityContext"])

@@ -180,11 +180,20 @@ def test_spark_applications():
     assert driver_env["BRONZE_METRICS_PORT"] == "9108"
     assert "ports" not in stream["executor"]
     schedules = {s["metadata"]["name"]: s["spec"] for s in find(docs, "ScheduledSparkApplication")}
-    assert set(schedules) == {"iotpipe-bronze-to-silver", "iotpipe-silver-to-gold"}
+    assert set(schedules) == {
+        "iotpipe-bronze-to-silver",
+        "iotpipe-silver-to-gold",
+        "iotpipe-train-detector",
+    }
     for spec in schedules.values():
         assert spec["concurrencyPolicy"] == "Forbid"
         assert spec["template"]["restartPolicy"]["type"] == "OnFailure"
     assert schedules["iotpipe-bronze-to-silver"]["template"]["arguments"][0] == "bronze_to_silver"
+    assert schedules["iotpipe-train-detector"]["template"]["arguments"] == [
+        "train_detector",
+        "--window",
+        "previous-day",
+    ]
     changed = render(
         spark__executor__instances=7, spark__medallion__silverToGold__schedule="0 3 * * *"
     )

@@ -22,7 +22,6 @@ import logging
 import pickle
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
@@ -30,6 +29,7 @@ import orjson
 import pandas as pd
 from pyarrow import fs as pafs
 
+from iotpipe import lakefs
 from spark_jobs.anomaly import FEATURES
 
 if TYPE_CHECKING:
@@ -93,11 +93,7 @@ class ModelStore:
     """The versioned model files under ``Lake.models``."""
 
     def __init__(self, root: str) -> None:
-        uri = root.replace("s3a://", "s3://", 1)
-        if "://" in uri:
-            self.fs, self.root = pafs.FileSystem.from_uri(uri)
-        else:
-            self.fs, self.root = pafs.LocalFileSystem(), str(Path(uri).absolute())
+        self.fs, self.root = lakefs.filesystem(root)
 
     def _path(self, *parts: str) -> str:
         return "/".join([self.root, *parts])
