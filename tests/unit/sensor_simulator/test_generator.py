@@ -192,3 +192,10 @@ def test_same_seed_same_readings():
         return Generator(config, now_ms=NOW_MS).block(200, now_ms=NOW_MS).values
 
     assert values() == values()
+
+
+def test_a_block_in_which_every_sensor_is_silent_is_empty_not_an_error():
+    config = RunConfig(sensors=5, seed=3, rate=None, dropout_fraction=1.0, dropout_seconds=60)
+    generator = Generator(config, now_ms=NOW_MS)  # the dropout silences the whole fleet
+    block = generator.block(5, now_ms=NOW_MS)
+    assert (len(block), block.ranges, block.slots) == (0, [], 5)

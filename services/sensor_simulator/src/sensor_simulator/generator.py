@@ -18,6 +18,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Final
 
 import numpy as np
@@ -276,10 +277,9 @@ class Generator:
         positions, sensor, partition = positions[order], sensor[order], partition[order]
         keep_index = keep_index[order]
         edges = np.cumsum(np.bincount(partition)).tolist()
+        # pairwise, not zip: a block whose every sensor is silent has no edges at all
         ranges = [
-            (p, begin, end)
-            for p, (begin, end) in enumerate(zip([0, *edges[:-1]], edges, strict=True))
-            if end > begin
+            (p, begin, end) for p, (begin, end) in enumerate(pairwise([0, *edges])) if end > begin
         ]
         fleet = self.fleet
         config = self.injections
@@ -329,7 +329,7 @@ class Generator:
                 sensors,
                 ids,
                 times.tolist(),
-                orjson.dumps(rounded.tolist())[1:-1].split(b","),
+                orjson.dumps(rounded.tolist())[1:-1].split(b",") if size else [],
                 strict=True,
             )
         ]
