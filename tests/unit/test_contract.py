@@ -88,6 +88,10 @@ def test_unknown_fields_are_tolerated_and_schema_version_defaults() -> None:
         (orjson.dumps(valid(schema_version=99)), ErrorType.OUT_OF_CONTRACT),
         (orjson.dumps(valid(event_id="not-a-uuid")), ErrorType.OUT_OF_CONTRACT),
         (orjson.dumps(valid(timestamp="2026-11-26T10:00:00")), ErrorType.OUT_OF_CONTRACT),
+        # the wire format's timestamp is ISO-8601 text; a number is not read as Unix time
+        (orjson.dumps(valid(timestamp=0.53)), ErrorType.SCHEMA_MISMATCH),
+        (orjson.dumps(valid(timestamp=1764151200)), ErrorType.SCHEMA_MISMATCH),
+        (orjson.dumps(valid(timestamp=True)), ErrorType.SCHEMA_MISMATCH),
         (b'{"value": NaN}', ErrorType.MALFORMED_JSON),
     ],
 )
