@@ -6,9 +6,6 @@ Then the loader is killed inside its transaction, and the books still balance.""
 from __future__ import annotations
 
 import asyncio
-import signal
-import sys
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,7 +23,7 @@ from iotpipe.local import Postgres, process
 from iotpipe.settings import KafkaSettings
 from iotpipe.windows import Window
 
-from ..integration.warehouse_loader.test_crash import PAUSED_AFTER_DELETE, count, wait_for
+from ..integration.warehouse_loader.crash import LoaderConfig, loader_paused_after_delete
 from .conftest import pipeline_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -119,66 +116,36 @@ def test_every_layer_balances(ran: Ran) -> None:
     assert acc.latency_s["p50"] <= acc.latency_s["p95"]
 
 
-def _loader(ran: Ran, log: Path, port: int, **env: str) -> int:
-    return process.spawn(
-        [sys.executable, "-m", "warehouse_loader"],
-        log,
-        env={
-            "LOADER_API_TOKEN": ran.services.loader_token,
-            "LOADER_WAREHOUSE_DSN": ran.pipeline.warehouse_dsn,
-            "LOADER_QUALITY_GATE_URL": ran.services.gate_url,
-            "LAKE_ROOT": ran.pipeline.lake.root,
-            "LOADER_HOST": "127.0.0.1",
-            "LOADER_PORT": str(port),
-            "LOADER_LOG_JSON": "false",
-            **env,
-        },
-    )
-
-
 def test_loader_killed_inside_its_transaction_changes_nothing(ran: Ran, tmp_path: Path) -> None:
     dsn, window = ran.pipeline.warehouse_dsn, ran.window
     before = warehouse_counts(dsn, window)
     assert before == (ran.accounting.gold_windows, ran.accounting.gold_readings)
     body = {"window_start": window.start.isoformat(), "window_end": window.end.isoformat()}
-    auth = {"Authorization": f"Bearer {ran.services.loader_token}"}
+    loader = LoaderConfig(
+        token=ran.services.loader_token,
+        dsn=dsn,
+        gate_url=ran.services.gate_url,
+        lake_root=ran.pipeline.lake.root,
+    )
 
     # A loader that holds its transaction open between its DELETE and its INSERT, killed there.
-    port, log = process.free_port(), tmp_path / "loader.log"
-    pid = _loader(ran, log, port, LOADER_TEST_PAUSE_AFTER_DELETE_S="600")
-    outcome: list[object] = []
-
-    def post() -> None:
-        try:
-            outcome.append(
-                httpx.post(f"http://127.0.0.1:{port}/loads", json=body, headers=auth, timeout=300)
-            )
-        except httpx.TransportError as exc:
-            outcome.append(exc)
-
-    poster = threading.Thread(target=post)
-    try:
-        process.wait_until(
-            lambda: process.port_open(port), pid=pid, timeout=120, what="the loader", log=log
-        )
-        poster.start()
-        wait_for(
-            "the loader has deleted and holds its transaction open",
-            lambda: count(dsn, PAUSED_AFTER_DELETE) == 1,
-            timeout=120,
-        )
+    with loader_paused_after_delete(
+        loader,
+        body,
+        tmp_path / "loader.log",
+        start_timeout=120,
+        pause_timeout=120,
+        post_timeout=300,
+        join_timeout=60,
+    ) as outcome:
         assert warehouse_counts(dsn, window) == before, "an open DELETE is invisible to others"
-        process.stop(pid, sig=signal.SIGKILL)
-    finally:
-        process.stop(pid, sig=signal.SIGKILL)
-        poster.join(timeout=60)
     assert len(outcome) == 1
     assert isinstance(outcome[0], httpx.TransportError), outcome
     assert warehouse_counts(dsn, window) == before, "the killed load was rolled back"
 
     # The next loader process marks the killed load interrupted and loads the window again.
     port, log = process.free_port(), tmp_path / "loader-2.log"
-    pid = _loader(ran, log, port)
+    pid = loader.spawn(log, port)
     try:
         process.wait_until(
             lambda: process.port_open(port), pid=pid, timeout=120, what="the loader", log=log
@@ -186,7 +153,7 @@ def test_loader_killed_inside_its_transaction_changes_nothing(ran: Ran, tmp_path
         base = f"http://127.0.0.1:{port}"
         [interrupted] = httpx.get(f"{base}/loads", params={"status": "interrupted"}).json()
         assert "rolled back" in interrupted["detail"]
-        reload = httpx.post(f"{base}/loads", json=body, headers=auth, timeout=300)
+        reload = httpx.post(f"{base}/loads", json=body, headers=loader.auth, timeout=300)
         assert reload.status_code == 201, reload.text
         assert reload.json()["rows_inserted"] == before[0]
     finally:
