@@ -182,5 +182,5 @@ def test_the_canonical_wire_format_takes_the_fast_path(spark: SparkSession) -> N
         ],
         "value binary, topic string, partition int, offset long, timestamp timestamp",
     )
-    fast = {row.offset for row in classify._prepare(frame).where("_fast").collect()}
+    fast = {row.offset for row in classify.prepare(frame).where("_fast").collect()}
     assert fast == set(range(len(canonical)))

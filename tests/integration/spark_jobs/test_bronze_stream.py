@@ -15,13 +15,15 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from pyspark.sql import SparkSession
 from spark_jobs.bronze_stream import SUMMARY_TABLE, BronzeSettings, BronzeStream
 from spark_jobs.schemas import BRONZE
+from spark_jobs.stream_metrics import LATENCY_BUCKETS
 
-from iotpipe.contract import SENSOR_TYPES, SensorEvent, SensorType
-from iotpipe.dlq import source_key
+from iotpipe.contract import SENSOR_TYPES, SensorEvent, SensorType, parse_event
+from iotpipe.dlq import DeadLetter, source_key
 from iotpipe.lake import Lake
 from iotpipe.local.process import free_port
 from iotpipe.settings import KafkaSettings
@@ -65,6 +67,59 @@ async def assert_accounted(
     return keys
 
 
+def metric_samples() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of this process's bronze_stream metrics (the in-process job's)."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in REGISTRY.collect()
+        if family.name.startswith("bronze_stream_")
+        for sample in family.samples
+    }
+
+
+def assert_batch_metrics(
+    before: dict, after: dict, produced: Produced, started: float, ended: float
+) -> None:
+    """What the batches recorded: Bronze rows, dead letters per type, commit latencies
+    (every commit happened between ``started`` and ``ended``, which bounds each bucket)."""
+
+    def delta(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    valid = len(produced.valid)
+    assert delta("bronze_stream_bronze_rows_total") == valid
+    for kind, count in Counter(produced.invalid.values()).items():
+        assert delta("bronze_stream_dead_letters_total", error_type=kind.value) == count
+    latency = "bronze_stream_commit_latency_seconds"
+    assert delta(f"{latency}_count") == valid
+    assert delta(f"{latency}_bucket", le="+Inf") == valid
+    times = [parse_event(raw).timestamp.timestamp() for raw in produced.valid.values()]
+    for bound in LATENCY_BUCKETS:
+        at_least = sum(1 for at in times if ended - at <= bound)
+        at_most = sum(1 for at in times if started - at <= bound)
+        assert at_least <= delta(f"{latency}_bucket", le=str(bound)) <= at_most, bound
+    total = delta(f"{latency}_sum")
+    assert sum(started - at for at in times) <= total <= sum(ended - at for at in times)
+
+
+def assert_dlq_lake(spark: SparkSession, lake: Lake, letters: dict[str, DeadLetter]) -> None:
+    """``dlq_lake`` holds one row per dead letter in the topic, its headers as columns."""
+    rows = spark.read.parquet(lake.dlq).collect()
+    assert sorted(row.key for row in rows) == sorted(letters)
+    for row in rows:
+        letter = letters[row.key]
+        assert row.error_type == letter.error_type.value
+        assert row.error_detail == letter.error_detail
+        assert (row.source_topic, row.source_partition, row.source_offset) == (
+            letter.source_topic,
+            letter.source_partition,
+            letter.source_offset,
+        )
+        assert (row.value or b"") == letter.value
+        assert row.dead_lettered_date == row.dead_lettered_at.date()
+
+
 def event(kind: SensorType, at: datetime, value: float, n: int) -> bytes:
     return SensorEvent(
         event_id=f"00000000-0000-4000-8000-{n:012d}",
@@ -80,7 +135,9 @@ def event(kind: SensorType, at: datetime, value: float, n: int) -> bytes:
 async def test_every_record_lands_once_and_the_summary_respects_the_watermark(
     spark: SparkSession, bronze_kafka: KafkaSettings, bronze_lake: Lake
 ) -> None:
-    settings = BronzeSettings(available_now=True, metrics_port=0, max_offsets_per_trigger=400)
+    settings = BronzeSettings(
+        available_now=True, metrics_port=0, max_offsets_per_trigger=400, dlq_to_lake=True
+    )
     produced = await produce_mixed(bronze_kafka, valid=300, per_kind=5)
     base = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
     # Round 1 also puts events at 10:00..10:04 (two types) and one at 10:12 (watermark -> 10:02).
@@ -96,8 +153,12 @@ async def test_every_record_lands_once_and_the_summary_respects_the_watermark(
     ):
         produced.valid[where] = raw
 
+    before, started = metric_samples(), time.time()
     BronzeStream(spark, settings, bronze_kafka, bronze_lake).run()
+    ended = time.time()
     await assert_accounted(spark, bronze_lake, bronze_kafka, produced)
+    assert_batch_metrics(before, metric_samples(), produced, started, ended)
+    assert_dlq_lake(spark, bronze_lake, dict(await read_dead_letters(bronze_kafka)))
 
     # Round 2 (a restart from the checkpoints): one event late but within the watermark
     # (10:03:45), one beyond it (10:01:15), one at 10:30 that moves the watermark to 10:20.

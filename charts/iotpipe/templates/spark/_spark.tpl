@@ -9,6 +9,9 @@
 cores: {{ .role.cores }}
 coreLimit: {{ .role.coreLimit | quote }}
 memory: {{ .role.memory | quote }}
+{{- /* HotSpot skips compiling methods over 8,000 bytes of bytecode; whole-stage codegen
+writes bigger ones for the stream's classification (docs/bronze-stream.md). */}}
+javaOptions: "-XX:-DontCompileHugeMethods"
 serviceAccount: {{ $root.Values.serviceAccounts.spark.name }}
 labels:
   {{- include "iotpipe.labels" (dict "root" $root "component" "spark") | nindent 2 }}

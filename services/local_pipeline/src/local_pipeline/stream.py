@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from spark_jobs.bronze_stream import JOB
-from spark_jobs.stream_metrics import BRONZE_QUERY, DLQ_QUERY
+from spark_jobs.stream_metrics import BRONZE_QUERY
 
 from iotpipe.lake import Lake
 from iotpipe.local.process import tail
 from iotpipe.settings import KafkaSettings
 
-INGEST_QUERIES = (BRONZE_QUERY, DLQ_QUERY)
-"""The queries that read the events topic: both must have committed an offset to be there."""
+INGEST_QUERIES = (BRONZE_QUERY,)
+"""The queries that read the events topic: each must have committed an offset to be there."""
 
 
 def committed_offsets(checkpoint: Path, topic: str) -> dict[int, int] | None:
@@ -152,7 +152,7 @@ class StreamJob:
         }
 
     def caught_up(self, ends: dict[int, int]) -> bool:
-        """Both ingest queries have committed everything up to ``ends`` (partition -> offset)."""
+        """The ingest queries have committed everything up to ``ends`` (partition -> offset)."""
         for offsets in self.committed().values():
             if offsets is None:  # no batch committed yet: only an empty topic is read
                 return not any(ends.values())

@@ -166,7 +166,13 @@ _TYPE_ERRORS: Final = frozenset(
 )
 
 
-_JSON_TYPES: Final = {int: "number", float: "number", bool: "boolean", list: "array", dict: "object"}
+_JSON_TYPES: Final = {
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    list: "array",
+    dict: "object",
+}
 
 
 def _describe(error: Any) -> str:

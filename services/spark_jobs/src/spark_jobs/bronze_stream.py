@@ -1,20 +1,31 @@
 """``bronze_stream``: Kafka ``sensor-events`` -> Bronze Parquet + the dead-letter topic.
 
-Every record is classified once per query by :mod:`spark_jobs.classify` (the event
-contract decides). Valid records land in Bronze, invalid ones in ``sensor-events-dlq``;
-the split is a function of the record's bytes alone, so each input offset ends in
-exactly one of the two.
+Every record is classified by :mod:`spark_jobs.classify` (the event contract decides).
+Valid records land in Bronze, invalid ones in ``sensor-events-dlq``; the split is a
+function of the record's bytes alone, so each input offset ends in exactly one of the two.
 
-The job runs up to four streaming queries, each with its own checkpoint under
+The job runs up to three streaming queries, each with its own checkpoint under
 ``Lake.checkpoint("bronze_stream")``:
 
-- ``bronze``: valid records -> Parquet (snappy) partitioned by event date/hour. Spark's
-  file sink commits each micro-batch to ``_spark_metadata`` after its files are written,
-  and readers of the folder only see committed files: exactly-once across crashes.
-- ``dlq``: invalid records -> Kafka, keyed ``<topic>-<partition>-<offset>``, value the
-  original bytes, the :mod:`iotpipe.dlq` headers. Kafka sinks are at-least-once: a batch
-  interrupted by a crash is written again on restart, and the duplicates carry the same key.
-- ``dlq_lake`` (``--dlq-to-lake``): the same dead letters as Parquet under ``Lake.dlq``.
+- ``bronze`` (the ingest query): each micro-batch is read from Kafka and parsed once
+  (persisted), and then
+
+  1. its valid records are written as Parquet (snappy) partitioned by event date/hour
+     through Spark's own file sink (the class behind ``writeStream.format("parquet")``),
+     called with the micro-batch's id: it commits the batch to ``_spark_metadata`` after
+     its files are written and skips a batch id it has already committed, and readers of
+     the folder only see committed files. Exactly-once across crashes, as with a file sink
+     query;
+  2. its invalid records are written to Kafka, keyed ``<topic>-<partition>-<offset>``,
+     value the original bytes, the :mod:`iotpipe.dlq` headers. At-least-once: a batch
+     interrupted by a crash is written again on restart, and the duplicates carry the
+     same key;
+  3. the batch's metrics are recorded (:func:`spark_jobs.stream_metrics.record_batch`).
+
+  One query instead of a Bronze query and a DLQ query, each reading and classifying
+  every record, halves the work per event.
+- ``dlq_lake`` (``--dlq-to-lake``): the dead-letter topic -> Parquet under ``Lake.dlq``
+  (one row per dead letter, its headers as columns), a file sink of its own.
 - ``summary``: per sensor type per event-time minute (count, average) from Bronze's
   committed files, with a 10-minute watermark; a minute is written once the watermark
   passes its end, so late events within the watermark are included.
@@ -28,12 +39,15 @@ from __future__ import annotations
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, CliApp, SettingsConfigDict
+from pyspark import StorageLevel
+from pyspark.sql import Column
 from pyspark.sql import functions as sf
 
 from iotpipe import dlq
@@ -42,9 +56,9 @@ from iotpipe.lake import EVENT_PARTITIONS, Lake
 from iotpipe.logging import configure_logging
 from iotpipe.settings import KafkaSettings, LakeSettings
 from spark_jobs import stream_metrics
-from spark_jobs.classify import ERROR_DETAIL, ERROR_TYPE, classify
+from spark_jobs.classify import ERROR_DETAIL, ERROR_TYPE, accepted, judged, prepare
 from spark_jobs.schemas import BRONZE, KAFKA_METADATA
-from spark_jobs.stream_metrics import BRONZE_QUERY, DLQ_QUERY
+from spark_jobs.stream_metrics import BRONZE_QUERY
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -75,6 +89,13 @@ class BronzeSettings(BaseSettings):
     )
     max_offsets_per_trigger: int | None = Field(
         default=500_000, ge=1, description="Cap on records per micro-batch (all partitions)."
+    )
+    min_partitions: int | None = Field(
+        default=None,
+        ge=1,
+        description="Tasks per micro-batch at least (Kafka offset ranges are split to get "
+        "there); set it to the cores the job has when topic partitions are fewer or uneven. "
+        "Default: one task per topic partition.",
     )
     trigger_seconds: float = Field(default=30.0, gt=0, description="Micro-batch interval.")
     available_now: bool = Field(
@@ -138,11 +159,13 @@ def read_events(spark: SparkSession, settings: BronzeSettings, kafka: KafkaSetti
     )
     if settings.max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(settings.max_offsets_per_trigger))
+    if settings.min_partitions:
+        reader = reader.option("minPartitions", str(settings.min_partitions))
     return reader.load()
 
 
 def to_bronze(classified: DataFrame) -> DataFrame:
-    """Valid records as :data:`spark_jobs.schemas.BRONZE` rows, with batch metrics observed."""
+    """Valid records as :data:`spark_jobs.schemas.BRONZE` rows."""
     event_time = sf.col("timestamp")
     columns = {
         "kafka_topic": sf.col("topic"),
@@ -155,17 +178,17 @@ def to_bronze(classified: DataFrame) -> DataFrame:
     }
     if set(columns) != set(KAFKA_METADATA.names) | set(EVENT_PARTITIONS):
         raise RuntimeError("schemas.BRONZE changed: map its new metadata columns here")
-    rows = classified.where(sf.col(ERROR_TYPE).isNull()).select(
+    return classified.where(sf.col(ERROR_TYPE).isNull()).select(
         *(
             columns.get(field.name, sf.col(field.name)).cast(field.dataType).alias(field.name)
             for field in BRONZE.fields
         )
     )
-    return rows.observe(stream_metrics.BRONZE_OBSERVATION, *stream_metrics.bronze_observations())
 
 
 def to_dead_letters(classified: DataFrame) -> DataFrame:
-    """Invalid records in the :mod:`iotpipe.dlq` format: key, original value, headers."""
+    """Invalid records as Kafka records in the :mod:`iotpipe.dlq` format: key, original
+    value, headers."""
     text = {
         dlq.HEADER_ERROR_TYPE: sf.col(ERROR_TYPE),
         dlq.HEADER_ERROR_DETAIL: sf.col(ERROR_DETAIL),
@@ -182,22 +205,36 @@ def to_dead_letters(classified: DataFrame) -> DataFrame:
         )
     )
     key = sf.concat_ws("-", "topic", "partition", "offset")  # == iotpipe.dlq.source_key
-    rows = classified.where(sf.col(ERROR_TYPE).isNotNull()).select(
-        key.alias("key"),
-        sf.col("value_bytes").alias("value"),
-        headers.alias("headers"),
-        sf.col(ERROR_TYPE).alias(ERROR_TYPE),
-        sf.col(ERROR_DETAIL).alias(ERROR_DETAIL),
-        sf.col("topic").alias("source_topic"),
-        sf.col("partition").alias("source_partition"),
-        sf.col("offset").alias("source_offset"),
-        sf.col("timestamp_kafka").alias("source_timestamp"),
-        sf.current_timestamp().alias("dead_lettered_at"),
-        sf.to_date(sf.current_timestamp()).alias("dead_lettered_date"),
+    return classified.where(sf.col(ERROR_TYPE).isNotNull()).select(
+        key.alias("key"), sf.col("value_bytes").alias("value"), headers.alias("headers")
     )
-    return rows.observe(
-        stream_metrics.DLQ_OBSERVATION,
-        *(sf.count_if(sf.col(ERROR_TYPE) == kind.value).alias(kind.value) for kind in ErrorType),
+
+
+def dead_letter_rows(letters: DataFrame) -> DataFrame:
+    """Records of the dead-letter topic (read with ``includeHeaders``) as lake rows: the
+    key, the original bytes and every :mod:`iotpipe.dlq` header as a column."""
+
+    def header(name: str) -> Column:
+        found = sf.filter("headers", lambda h: h["key"] == sf.lit(name))
+        return sf.decode(sf.element_at(found, 1)["value"], "UTF-8")
+
+    def millis(name: str) -> Column:
+        return sf.timestamp_millis(header(name).cast("long"))
+
+    dead_lettered_at = millis(dlq.HEADER_DEAD_LETTERED_AT_MS)
+    return letters.select(
+        sf.col("key").cast("string").alias("key"),
+        sf.col("value"),
+        header(dlq.HEADER_ERROR_TYPE).alias(ERROR_TYPE),
+        header(dlq.HEADER_ERROR_DETAIL).alias(ERROR_DETAIL),
+        header(dlq.HEADER_SOURCE_TOPIC).alias("source_topic"),
+        header(dlq.HEADER_SOURCE_PARTITION).cast("int").alias("source_partition"),
+        header(dlq.HEADER_SOURCE_OFFSET).cast("long").alias("source_offset"),
+        millis(dlq.HEADER_SOURCE_TIMESTAMP_MS).alias("source_timestamp"),
+        dead_lettered_at.alias("dead_lettered_at"),
+        sf.col("partition").alias("dlq_partition"),
+        sf.col("offset").alias("dlq_offset"),
+        sf.to_date(dead_lettered_at).alias("dead_lettered_date"),
     )
 
 
@@ -218,6 +255,24 @@ def minute_summary(bronze: DataFrame, watermark_minutes: float) -> DataFrame:
     )
 
 
+def file_sink(
+    spark: SparkSession, path: str, partition_columns: Sequence[str], options: dict[str, str]
+) -> Any:
+    """Spark's Parquet file sink (the JVM object ``writeStream.format("parquet")`` writes
+    through) for :meth:`BronzeStream.ingest` to call ``addBatch(batch_id, frame)`` on:
+    exactly-once by batch id, committed to ``<path>/_spark_metadata``. An internal class
+    (pinned Spark version; the stream's integration tests exercise it)."""
+    jvm: Any = spark._jvm
+    utils = jvm.org.apache.spark.api.python.PythonUtils
+    return jvm.org.apache.spark.sql.execution.streaming.sinks.FileStreamSink(
+        spark._jsparkSession,
+        path,
+        jvm.org.apache.spark.sql.execution.datasources.parquet.ParquetFileFormat(),
+        utils.toSeq(list(partition_columns)),
+        utils.toScalaMap({"path": path, **options}),
+    )
+
+
 class BronzeStream:
     """The job's streaming queries, started together and stopped together."""
 
@@ -233,7 +288,12 @@ class BronzeStream:
         self.kafka = kafka or KafkaSettings()
         self.lake = lake or Lake.from_settings(LakeSettings())
         self.queries: list[StreamingQuery] = []
+        self.stopping = False
         spark.conf.set("spark.sql.session.timeZone", "UTC")
+        # Each micro-batch is cached once and read two or three times right away:
+        # compressing the cache costs more than it saves.
+        spark.conf.set("spark.sql.inMemoryColumnarStorage.compressed", "false")
+        self._bronze_sink: Any = None
 
     def _writer(self, frame: DataFrame, name: str) -> DataStreamWriter:
         trigger = (
@@ -248,35 +308,85 @@ class BronzeStream:
         )
         return writer
 
-    def start_ingest(self) -> list[StreamingQuery]:
-        """Start ``bronze``, ``dlq`` and (if configured) ``dlq_lake``."""
-        classified = classify(read_events(self.spark, self.settings, self.kafka))
-        started = [
-            self._writer(to_bronze(classified), BRONZE_QUERY)
-            .format("parquet")
-            .option("compression", "snappy")
-            .partitionBy(*EVENT_PARTITIONS)
-            .start(self.lake.bronze)
-        ]
-        dead = to_dead_letters(classified)
-        started.append(
-            self._writer(dead.select("key", "value", "headers"), DLQ_QUERY)
-            .format("kafka")
-            .options(**kafka_options(self.kafka))
-            .option("topic", self.kafka.dlq_topic)
-            .option("kafka.compression.type", "lz4")
+    def ingest(self, batch: DataFrame, batch_id: int) -> None:
+        """One micro-batch of the ingest query: Bronze, then the DLQ, then the metrics.
+
+        The batch is read from Kafka and parsed once, into the cache; every step after
+        that reads the cache. Records the fast path did not accept (usually few, often
+        none) are judged in Python once, also cached."""
+        started = time.perf_counter()
+        prepared = prepare(batch).persist(StorageLevel.MEMORY_AND_DISK)
+        unsure: DataFrame | None = None
+        try:
+            classified = accepted(prepared)
+            if prepared.where(~sf.col("_fast")).count():  # (fills the cache)
+                unsure = judged(prepared).persist(StorageLevel.MEMORY_AND_DISK)
+                classified = classified.unionByName(unsure)
+            parsed_s = time.perf_counter() - started
+            self._bronze_sink.addBatch(batch_id, to_bronze(classified)._jdf)
+            committed_at = time.time()
+            bronze_s = time.perf_counter() - started - parsed_s
+            stats = classified.agg(*stream_metrics.batch_statistics(committed_at)).first()
+            dead = sum(stats[kind.value] for kind in ErrorType) if stats is not None else 0
+            if dead and unsure is not None:
+                (
+                    to_dead_letters(unsure)
+                    .write.format("kafka")
+                    .options(**kafka_options(self.kafka))
+                    .option("topic", self.kafka.dlq_topic)
+                    .option("kafka.compression.type", "lz4")
+                    .save()
+                )
+            if stats is not None:
+                stream_metrics.record_batch(stats.asDict(), committed_at)
+        finally:
+            if unsure is not None:
+                unsure.unpersist()
+            prepared.unpersist()
+        log.info(
+            "batch %d: read and parsed in %.2fs, %d to Bronze in %.2fs, %d dead letters, "
+            "%.2fs in all",
+            batch_id,
+            parsed_s,
+            stats["rows"] if stats is not None else 0,
+            bronze_s,
+            dead,
+            time.perf_counter() - started,
+        )
+
+    def start_ingest(self) -> StreamingQuery:
+        """Start ``bronze``, the ingest query (see the module doc)."""
+        self._bronze_sink = file_sink(
+            self.spark, self.lake.bronze, EVENT_PARTITIONS, {"compression": "snappy"}
+        )
+        query = (
+            self._writer(read_events(self.spark, self.settings, self.kafka), BRONZE_QUERY)
+            .foreachBatch(self.ingest)
             .start()
         )
-        if self.settings.dlq_to_lake:
-            started.append(
-                self._writer(dead.drop("headers"), "dlq_lake")
-                .format("parquet")
-                .option("compression", "snappy")
-                .partitionBy("dead_lettered_date")
-                .start(self.lake.dlq)
-            )
-        self.queries += started
-        return started
+        self.queries.append(query)
+        return query
+
+    def start_dlq_lake(self) -> StreamingQuery:
+        """Start ``dlq_lake``: the dead-letter topic as Parquet under the lake."""
+        letters = (
+            self.spark.readStream.format("kafka")
+            .options(**kafka_options(self.kafka))
+            .option("subscribe", self.kafka.dlq_topic)
+            .option("startingOffsets", "earliest")
+            .option("includeHeaders", "true")
+            .option("failOnDataLoss", str(self.settings.fail_on_data_loss).lower())
+            .load()
+        )
+        query = (
+            self._writer(dead_letter_rows(letters), "dlq_lake")
+            .format("parquet")
+            .option("compression", "snappy")
+            .partitionBy("dead_lettered_date")
+            .start(self.lake.dlq)
+        )
+        self.queries.append(query)
+        return query
 
     def start_summary(self) -> StreamingQuery:
         """Start ``summary``: it reads the files that ``bronze`` has committed."""
@@ -291,6 +401,15 @@ class BronzeStream:
         self.queries.append(query)
         return query
 
+    def _followers(self) -> list[Callable[[], StreamingQuery]]:
+        """The queries that read what the ingest query wrote."""
+        followers: list[Callable[[], StreamingQuery]] = []
+        if self.settings.dlq_to_lake:
+            followers.append(self.start_dlq_lake)
+        if self.settings.summary:
+            followers.append(self.start_summary)
+        return followers
+
     def run(self) -> None:
         """Run until stopped or (``available_now``) drained; raise if a query fails."""
         if not self.lake.root.startswith(("s3a://", "s3://", "hdfs://")):
@@ -299,13 +418,12 @@ class BronzeStream:
         try:
             ingest = self.start_ingest()
             if self.settings.available_now:
-                for query in ingest:
-                    query.awaitTermination()
-                if self.settings.summary:  # drained: now summarise what Bronze got
-                    self.start_summary().awaitTermination()
+                ingest.awaitTermination()
+                for start in self._followers():  # drained: now follow what it wrote
+                    start().awaitTermination()
                 return
-            if self.settings.summary:
-                self.start_summary()
+            for start in self._followers():
+                start()
             log.info("running %s", ", ".join(f"{q.name} ({q.id})" for q in self.queries))
             self.spark.streams.resetTerminated()
             self.spark.streams.awaitAnyTermination()  # one stopped or failed: the job ends
@@ -313,6 +431,7 @@ class BronzeStream:
             self.stop()
 
     def stop(self) -> None:
+        self.stopping = True
         for query in self.queries:
             if query.isActive:
                 query.stop()
@@ -329,6 +448,11 @@ def run(settings: BronzeSettings, spark: SparkSession | None = None) -> int:
     try:
         job.run()
     except Exception as exc:
+        if job.stopping:  # a batch interrupted by the stop we were asked for
+            log.info(
+                "stopped during a micro-batch (%s); the restart replays it", type(exc).__name__
+            )
+            return 0
         log.error("streaming query failed: %s", exc)
         return 1
     finally:

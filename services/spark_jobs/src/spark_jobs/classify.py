@@ -47,8 +47,9 @@ EVENT_FIELDS: Final = tuple(SensorEvent.model_fields)
 ERROR_TYPE: Final = "error_type"
 ERROR_DETAIL: Final = "error_detail"
 
-RAW_COLUMNS: Final = ("value", "topic", "partition", "offset", "timestamp")
-"""What the classifier needs from Spark's Kafka source."""
+SOURCE_COLUMNS: Final = ("value_bytes", "topic", "partition", "offset", "timestamp_kafka")
+""":data:`CLASSIFIED`'s columns after the verdict: the original bytes and where the
+record came from."""
 
 _CORRUPT: Final = "_corrupt_record"
 _JSON_OPTIONS: Final = {
@@ -146,8 +147,11 @@ def _unit_rule() -> Column:
     )
 
 
-def _prepare(raw: DataFrame) -> DataFrame:
-    """Parse once in the JVM; add ``_fast`` (certainly valid) and the fast-path values."""
+def prepare(raw: DataFrame) -> DataFrame:
+    """Parse once in the JVM: ``_fast`` (certainly valid), the fast path's event values
+    (meaningful where ``_fast``) and the source columns of :data:`CLASSIFIED`, with the
+    original bytes kept only where the fast path is unsure (the rest never needs them).
+    Flat columns: this is what the streaming job caches per micro-batch."""
     text = sf.col("value").cast("string")
     shape = (
         sf.is_valid_utf8(sf.col("value"))
@@ -157,30 +161,31 @@ def _prepare(raw: DataFrame) -> DataFrame:
         & ~text.rlike(_EXPONENT_OVERFLOW)
     )
     parsed = raw.select(
-        *RAW_COLUMNS, sf.from_json(text, _json_schema(), _JSON_OPTIONS).alias("_json")
+        sf.col("value").alias("_raw"),  # (the event has a field named value)
+        "topic",
+        "partition",
+        "offset",
+        sf.col("timestamp").alias("timestamp_kafka"),
+        shape.alias("_shape"),
+        sf.from_json(text, _json_schema(), _JSON_OPTIONS).alias("_json"),
     )
     rules = [_field_rule(name, info) for name, info in SensorEvent.model_fields.items()]
-    fast = sf.coalesce(shape, sf.lit(False)) & sf.col("_json")[_CORRUPT].isNull() & _unit_rule()
+    fast = (
+        sf.coalesce(sf.col("_shape"), sf.lit(False))
+        & sf.col("_json")[_CORRUPT].isNull()
+        & _unit_rule()
+    )
     for ok, _ in rules:
         fast = fast & ok
     values = [value.alias(name) for (_, value), name in zip(rules, EVENT_FIELDS, strict=True)]
-    return parsed.select(*RAW_COLUMNS, sf.struct(*values).alias("_event"), fast.alias("_fast"))
+    checked = parsed.select(*values, "_raw", *SOURCE_COLUMNS[1:], fast.alias("_fast"))
+    return checked.select(
+        *EVENT_FIELDS,
+        sf.when(sf.col("_fast"), sf.lit(None)).otherwise(sf.col("_raw")).alias("value_bytes"),
+        *SOURCE_COLUMNS[1:],
+        "_fast",
+    )
 
-
-CLASSIFIED: Final = t.StructType(
-    [
-        *(BRONZE[name] for name in EVENT_FIELDS),
-        t.StructField(ERROR_TYPE, t.StringType(), True),
-        t.StructField(ERROR_DETAIL, t.StringType(), True),
-        t.StructField("value_bytes", t.BinaryType(), True),
-        t.StructField("topic", t.StringType(), False),
-        t.StructField("partition", t.IntegerType(), False),
-        t.StructField("offset", t.LongType(), False),
-        t.StructField("timestamp_kafka", t.TimestampType(), True),
-    ]
-)
-"""Every input record after classification: event fields (null when invalid), the error
-(null when valid), the original bytes and its Kafka coordinates."""
 
 VERDICT: Final = t.StructType(
     [
@@ -189,7 +194,23 @@ VERDICT: Final = t.StructType(
         t.StructField(ERROR_DETAIL, t.StringType(), True),
     ]
 )
-"""The slow path's answer for one record: the normalised event, or the error."""
+"""The outcome for one record: the normalised event (null when invalid), the error (null
+when valid)."""
+
+CLASSIFIED: Final = t.StructType(
+    [
+        *VERDICT.fields,
+        t.StructField("value_bytes", t.BinaryType(), True),
+        t.StructField("topic", t.StringType(), False),
+        t.StructField("partition", t.IntegerType(), False),
+        t.StructField("offset", t.LongType(), False),
+        t.StructField("timestamp_kafka", t.TimestampType(), True),
+    ]
+)
+"""Every input record after classification: its :data:`VERDICT`, the original bytes (kept
+for the records the contract judged: dead letters carry them; null for the fast path's)
+and its Kafka coordinates."""
+
 
 _ARROW_EVENT_TYPES: Final = {
     "timestamp": pa.timestamp("us", tz="UTC"),
@@ -215,62 +236,57 @@ def _plain(value: Any) -> Any:
 
 
 def judge_values(values: pa.Array) -> pa.Array:
-    """The slow path: :func:`parse_event` on every non-null record (:data:`VERDICT`).
-
-    A null input (a record the fast path already accepted) gives a null verdict, so
-    the UDF costs next to nothing for them.
-    """
-    verdicts = [None if raw is None else _judge(raw) for raw in values.to_pylist()]
-    events = [verdict[0] if verdict else None for verdict in verdicts]
-    errors = [verdict[1] if verdict else None for verdict in verdicts]
+    """The slow path: :func:`parse_event` on every record (a :data:`VERDICT` each)."""
+    verdicts = [_judge(raw) for raw in values.to_pylist()]
     columns = [
         pa.array(
-            [event[name] if event else None for event in events],
+            [event[name] if event else None for event, _ in verdicts],
             _ARROW_EVENT_TYPES.get(name, pa.string()),
         )
         for name in EVENT_FIELDS
     ]
-    columns.append(pa.array([e.error_type.value if e else None for e in errors], pa.string()))
-    columns.append(pa.array([e.detail if e else None for e in errors], pa.string()))
-    return pa.StructArray.from_arrays(
-        columns,
-        names=VERDICT.names,
-        mask=pa.array([verdict is None for verdict in verdicts]),
+    columns.append(pa.array([e.error_type.value if e else None for _, e in verdicts], pa.string()))
+    columns.append(pa.array([e.detail if e else None for _, e in verdicts], pa.string()))
+    return pa.StructArray.from_arrays(columns, names=VERDICT.names)
+
+
+def accepted(prepared: DataFrame) -> DataFrame:
+    """The records the fast path accepted, classified (:data:`CLASSIFIED`, no error)."""
+    no_error = sf.lit(None).cast(t.StringType())
+    return prepared.where(sf.col("_fast")).select(
+        *EVENT_FIELDS,
+        no_error.alias(ERROR_TYPE),
+        no_error.alias(ERROR_DETAIL),
+        *SOURCE_COLUMNS,
+    )
+
+
+def judged(prepared: DataFrame) -> DataFrame:
+    """The records the fast path did not accept, judged by the contract in Python (an
+    Arrow UDF), classified (:data:`CLASSIFIED`): valid ones normalised, invalid ones with
+    their error. A null value (a tombstone) is judged as empty bytes, like any other
+    record that is not JSON."""
+    slow = sf.arrow_udf(judge_values, VERDICT)  # type: ignore[call-overload]  # stubs omit structs
+    # Deterministic in fact, but marked otherwise as an optimiser barrier: Spark must not
+    # push a later filter on the verdict below the UDF (it would run the UDF twice).
+    slow = slow.asNondeterministic()
+    verdicts = prepared.where(~sf.col("_fast")).select(
+        *SOURCE_COLUMNS, slow(sf.coalesce(sf.col("value_bytes"), sf.lit(b""))).alias("_verdict")
+    )
+    return verdicts.select(
+        *(sf.col("_verdict")[name].alias(name) for name in VERDICT.names), *SOURCE_COLUMNS
     )
 
 
 def classify(raw: DataFrame) -> DataFrame:
     """Every record of a Kafka source frame, classified (schema :data:`CLASSIFIED`).
 
-    One scan of the source and one JSON parse per record: the fast path's values where
-    it is certain, otherwise the slow path's verdict (an Arrow UDF that only sees the
-    records the fast path did not accept). Filter the result on ``error_type``: Bronze
-    reads ``classify(raw).where(error_type IS NULL)``, the DLQ the opposite.
+    The union of :func:`accepted` and :func:`judged` over one :func:`prepare`: only the
+    records the fast path did not accept reach Python. Filter the result on
+    ``error_type``: Bronze is ``error_type IS NULL``, the DLQ the opposite. (The
+    streaming job persists ``prepare``'s result and the judged records once per
+    micro-batch, so that the source is read and parsed once; unpersisted, each branch
+    of the union reads it.)
     """
-    slow = sf.arrow_udf(judge_values, VERDICT)  # type: ignore[call-overload]  # stubs omit structs
-    # Deterministic in fact, but marked otherwise as an optimiser barrier: without it Spark
-    # pushes Bronze's and the DLQ's ``error_type`` filter below the UDF, which then runs
-    # twice and inlines the JSON parse into both (seen in ``explain()``).
-    slow = slow.asNondeterministic()
-    prepared = _prepare(raw)
-    # Only records the fast path did not accept reach Python; a null value (a tombstone)
-    # is judged as empty bytes, like any other record that is not JSON.
-    unsure = sf.when(sf.col("_fast"), sf.lit(None)).otherwise(
-        sf.coalesce(sf.col("value"), sf.lit(b""))
-    )
-    judged = prepared.select("*", slow(unsure).alias("_slow"))
-
-    def pick(name: str) -> Column:
-        fast, slow = sf.col("_event")[name], sf.col("_slow")[name]
-        return sf.when(sf.col("_fast"), fast).otherwise(slow).alias(name)
-
-    return judged.select(
-        *(pick(name) for name in EVENT_FIELDS),
-        sf.col("_slow")[ERROR_TYPE].alias(ERROR_TYPE),
-        sf.col("_slow")[ERROR_DETAIL].alias(ERROR_DETAIL),
-        sf.col("value").alias("value_bytes"),
-        "topic",
-        "partition",
-        "offset",
-        sf.col("timestamp").alias("timestamp_kafka"),
-    )
+    prepared = prepare(raw)
+    return accepted(prepared).unionByName(judged(prepared))

@@ -1,16 +1,16 @@
-"""Driver metrics of ``bronze_stream`` for Prometheus, from a StreamingQueryListener.
+"""Driver metrics of ``bronze_stream`` for Prometheus.
 
-Everything comes from each micro-batch's ``StreamingQueryProgress``: Spark's own
-counters (rows/s, batch duration), the Kafka source's offsets (lag: Spark commits no
-consumer-group offsets, so ``latestOffset - endOffset`` per partition *is* the lag) and
-the job's observed metrics (``Dataset.observe``): dead letters per error type, newest
-event time, and a grid of event ages from which the commit-latency histogram is built.
+Two feeds:
 
-Commit latency (commit time - event time) of a row is its age at the batch's start
-(``current_timestamp()`` inside the batch) plus the batch's duration (the file sink
-commits at the end). Rows are counted on an age grid, so a histogram bucket ``le=L``
-counts rows whose age was at most the largest grid point <= ``L - duration``: a lower
-bound, never flattering, exact to the grid's resolution (0.25 s up to 10 s).
+- a StreamingQueryListener, from each micro-batch's ``StreamingQueryProgress``: Spark's
+  own counters (rows/s, batch duration) and the Kafka source's offsets (lag: Spark
+  commits no consumer-group offsets, so ``latestOffset - endOffset`` per partition *is*
+  the lag);
+- the ingest batch itself (:func:`batch_statistics`, :func:`record_batch`), once its
+  Bronze files are committed: rows committed, dead letters per error type, newest event
+  time, and the commit-latency histogram. The commit time is known then, so every
+  bucket is exact: ``le=L`` counts the rows whose event time is at most ``L`` seconds
+  before the commit.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
@@ -34,16 +33,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BRONZE_OBSERVATION: Final = "bronze_batch"
-DLQ_OBSERVATION: Final = "dlq_batch"
 BRONZE_QUERY: Final = "bronze"
-DLQ_QUERY: Final = "dlq"
+"""The ingest query: Kafka -> classification -> Bronze + the DLQ topic."""
 
-AGE_GRID: Final = (
-    *(i / 4 for i in range(1, 41)),  # 0.25 s steps to 10 s
-    12.5, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
-)  # fmt: skip
-"""Event ages (seconds at batch start) at which each batch counts its rows."""
 LATENCY_BUCKETS: Final = (
     0.5,
     1.0,
@@ -92,7 +84,7 @@ FRESHNESS = Gauge(
 
 
 class CommitLatency(Collector):
-    """Histogram of commit time - event time, fed batch by batch (see module doc)."""
+    """Histogram of commit time - event time, fed batch by batch with exact bucket counts."""
 
     name = f"{_PREFIX}_commit_latency_seconds"
 
@@ -103,17 +95,14 @@ class CommitLatency(Collector):
         self._sum = 0.0
         self._lock = threading.Lock()
 
-    def add(
-        self, rows: int, age_sum: float, age_counts: Mapping[float, int], duration: float
-    ) -> None:
-        """One batch: ``rows`` rows, their summed age, cumulative counts on the age grid."""
-        grid = sorted(age_counts)
+    def add(self, rows: int, latency_sum: float, within: Mapping[float, int]) -> None:
+        """One batch: ``rows`` rows, their summed latency, and per bucket bound the rows
+        whose latency is at most that bound."""
         with self._lock:
             for i, bound in enumerate(self.buckets):
-                fitting = [age for age in grid if age <= bound - duration]
-                self._counts[i] += age_counts[fitting[-1]] if fitting else 0
+                self._counts[i] += within.get(bound, 0)
             self._count += rows
-            self._sum += age_sum + rows * duration
+            self._sum += latency_sum
 
     def collect(self) -> Iterator[Metric]:
         with self._lock:
@@ -122,7 +111,7 @@ class CommitLatency(Collector):
             total = self._sum
         yield HistogramMetricFamily(
             self.name,
-            "Commit time - event time of rows committed to Bronze (lower bound per bucket).",
+            "Commit time - event time of rows committed to Bronze.",
             buckets=buckets,
             sum_value=total,
         )
@@ -133,25 +122,49 @@ REGISTRY.register(COMMIT_LATENCY)
 _newest = [0.0]  # newest event time seen (MAX_EVENT_TIME never goes back)
 
 
-def _age_column(bound: float) -> str:
-    return f"age_le_{bound:g}".replace(".", "_")
+def _within_column(bound: float) -> str:
+    return f"within_{bound:g}".replace(".", "_")
 
 
-def bronze_observations() -> list[Column]:
-    """Aggregates observed on every Bronze micro-batch (see :func:`record`)."""
+def batch_statistics(committed_at: float) -> list[Column]:
+    """Aggregates over a classified batch (:data:`spark_jobs.classify.CLASSIFIED`) whose
+    Bronze rows were committed at ``committed_at`` (Unix seconds): see :func:`record_batch`."""
     from pyspark.sql import functions as sf
 
-    age = (sf.unix_micros(sf.current_timestamp()) - sf.unix_micros(sf.col("timestamp"))) / 1e6
+    valid = sf.col("error_type").isNull()
+    event_us = sf.when(valid, sf.unix_micros(sf.col("timestamp")))
+    commit_us = int(committed_at * 1_000_000)
     return [
-        sf.count(sf.lit(1)).alias("rows"),
-        sf.max(sf.unix_micros(sf.col("timestamp"))).alias("max_event_us"),
-        sf.sum(age).alias("age_sum"),
-        *(sf.count_if(age <= bound).alias(_age_column(bound)) for bound in AGE_GRID),
+        sf.count_if(valid).alias("rows"),
+        sf.max(event_us).alias("max_event_us"),
+        sf.sum(sf.lit(commit_us) - event_us).alias("latency_us_sum"),
+        *(
+            sf.count_if(event_us >= sf.lit(commit_us - int(bound * 1_000_000))).alias(
+                _within_column(bound)
+            )
+            for bound in LATENCY_BUCKETS
+        ),
+        *(sf.count_if(sf.col("error_type") == kind.value).alias(kind.value) for kind in ErrorType),
     ]
 
 
-def _seconds(iso: str) -> float:
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+def record_batch(stats: Mapping[str, Any], committed_at: float) -> None:
+    """Update the batch metrics from one batch's :func:`batch_statistics` row (as a dict)."""
+    for kind in ErrorType:
+        DEAD_LETTERS.labels(kind.value).inc(int(stats.get(kind.value) or 0))
+    committed = int(stats.get("rows") or 0)
+    BRONZE_ROWS.inc(committed)
+    if not committed:
+        return
+    newest = int(stats["max_event_us"]) / 1e6
+    _newest[0] = max(newest, _newest[0])
+    MAX_EVENT_TIME.set(_newest[0])
+    FRESHNESS.set(committed_at - newest)
+    COMMIT_LATENCY.add(
+        committed,
+        int(stats.get("latency_us_sum") or 0) / 1e6,
+        {bound: int(stats.get(_within_column(bound)) or 0) for bound in LATENCY_BUCKETS},
+    )
 
 
 def _lag(source: Mapping[str, Any]) -> Iterator[tuple[str, str, int]]:
@@ -169,7 +182,7 @@ def _lag(source: Mapping[str, Any]) -> Iterator[tuple[str, str, int]]:
 
 
 def record(progress: Mapping[str, Any]) -> None:
-    """Update the metrics from one ``StreamingQueryProgress`` (its JSON, as a dict)."""
+    """Update the query metrics from one ``StreamingQueryProgress`` (its JSON, as a dict)."""
     query = progress.get("name") or str(progress.get("id"))
     rows = int(progress.get("numInputRows") or 0)
     duration = float(progress.get("batchDuration") or 0) / 1000
@@ -181,26 +194,6 @@ def record(progress: Mapping[str, Any]) -> None:
     for source in progress.get("sources") or []:
         for topic, partition, behind in _lag(source):
             OFFSETS_BEHIND.labels(query, topic, partition).set(behind)
-    observed = progress.get("observedMetrics") or {}
-    if query == DLQ_QUERY and DLQ_OBSERVATION in observed:
-        for kind in ErrorType:
-            DEAD_LETTERS.labels(kind.value).inc(int(observed[DLQ_OBSERVATION].get(kind.value) or 0))
-    if query == BRONZE_QUERY and BRONZE_OBSERVATION in observed:
-        batch = observed[BRONZE_OBSERVATION]
-        committed = int(batch.get("rows") or 0)
-        BRONZE_ROWS.inc(committed)
-        if committed:
-            newest = int(batch["max_event_us"]) / 1e6
-            commit_time = _seconds(progress["timestamp"]) + duration
-            _newest[0] = max(newest, _newest[0])
-            MAX_EVENT_TIME.set(_newest[0])
-            FRESHNESS.set(commit_time - newest)
-            COMMIT_LATENCY.add(
-                committed,
-                float(batch.get("age_sum") or 0.0),
-                {bound: int(batch.get(_age_column(bound)) or 0) for bound in AGE_GRID},
-                duration,
-            )
 
 
 def listener() -> StreamingQueryListener:
