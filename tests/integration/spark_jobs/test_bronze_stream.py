@@ -139,7 +139,9 @@ async def test_every_record_lands_once_and_the_summary_respects_the_watermark(
         available_now=True, metrics_port=0, max_offsets_per_trigger=400, dlq_to_lake=True
     )
     produced = await produce_mixed(bronze_kafka, valid=300, per_kind=5)
-    base = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+    # An hour after the mixed events (event time = now): their newest must not move the
+    # watermark past the timed events below, whatever the time of day.
+    base = (datetime.now(UTC) + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
     # Round 1 also puts events at 10:00..10:04 (two types) and one at 10:12 (watermark -> 10:02).
     timed = [
         event(kind, base + timedelta(minutes=m, seconds=s), 10.0 + m + s / 10, m * 100 + s)
@@ -183,7 +185,7 @@ async def test_every_record_lands_once_and_the_summary_respects_the_watermark(
         (r.event_date.isoformat(), r.event_hour)
         for r in bronze.where("sensor_id like 'sensor-humidity'").collect()
     }
-    assert ("2026-11-26", 10) in partitions
+    assert (base.date().isoformat(), base.hour) in partitions
     summary = {
         (r.minute_start.replace(tzinfo=UTC), r.sensor_type): (r.event_count, r.avg_value)
         for r in spark.read.parquet(bronze_lake.path(*SUMMARY_TABLE)).collect()
