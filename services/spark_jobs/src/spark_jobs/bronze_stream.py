@@ -326,9 +326,9 @@ class BronzeStream:
             self._bronze_sink.addBatch(batch_id, to_bronze(classified)._jdf)
             committed_at = time.time()
             bronze_s = time.perf_counter() - started - parsed_s
-            stats = classified.agg(*stream_metrics.batch_statistics(committed_at)).first()
-            dead = sum(stats[kind.value] for kind in ErrorType) if stats is not None else 0
-            if dead and unsure is not None:
+            (stats,) = classified.agg(*stream_metrics.batch_statistics(committed_at)).collect()
+            dead = sum(stats[kind.value] for kind in ErrorType)
+            if unsure is not None and dead:
                 (
                     to_dead_letters(unsure)
                     .write.format("kafka")
@@ -337,8 +337,7 @@ class BronzeStream:
                     .option("kafka.compression.type", "lz4")
                     .save()
                 )
-            if stats is not None:
-                stream_metrics.record_batch(stats.asDict(), committed_at)
+            stream_metrics.record_batch(stats.asDict(), committed_at)
         finally:
             if unsure is not None:
                 unsure.unpersist()
@@ -348,7 +347,7 @@ class BronzeStream:
             "%.2fs in all",
             batch_id,
             parsed_s,
-            stats["rows"] if stats is not None else 0,
+            stats["rows"],
             bronze_s,
             dead,
             time.perf_counter() - started,
