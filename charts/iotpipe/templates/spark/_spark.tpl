@@ -71,6 +71,9 @@ sparkConf:
   spark.sql.session.timeZone: UTC
   spark.sql.sources.partitionOverwriteMode: dynamic
   spark.kubernetes.submission.waitAppCompletion: "false"
+  {{- /* Python workers without the jar and zips Spark puts on their path, which they would
+  re-read every task (iotpipe/spark_daemon.py). */}}
+  spark.python.daemon.module: iotpipe.spark_daemon
   spark.hadoop.fs.s3a.impl: org.apache.hadoop.fs.s3a.S3AFileSystem
   spark.hadoop.fs.s3a.endpoint.region: {{ $lake.region | quote }}
   {{- with $lake.s3.endpoint }}

@@ -29,6 +29,8 @@ LOCAL_DEFAULTS: dict[str, str] = {
     # generation writes bigger ones for wide expressions (the stream's classification):
     # measured ~25% faster with them compiled.
     "spark.driver.extraJavaOptions": "-Dlog4j2.level=warn -XX:-DontCompileHugeMethods",
+    # Python workers without the jar and zips Spark puts on their path (re-read every task)
+    "spark.python.daemon.module": "iotpipe.spark_daemon",
 }
 
 
