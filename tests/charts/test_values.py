@@ -179,6 +179,11 @@ def test_spark_applications():
     driver_env = {v["name"]: v.get("value") for v in stream["driver"]["env"]}
     assert driver_env["BRONZE_METRICS_PORT"] == "9108"
     assert "ports" not in stream["executor"]
+    assert stream["sparkConf"]["spark.python.daemon.module"] == "iotpipe.spark_daemon"
+    # one task per executor core
+    bigger = render(spark__executor__instances=3, spark__executor__cores=2)
+    bigger_env = one(bigger, "SparkApplication", "iotpipe-bronze-stream")["spec"]["driver"]["env"]
+    assert {v["name"]: v.get("value") for v in bigger_env}["BRONZE_TASKS"] == "6"
     schedules = {s["metadata"]["name"]: s["spec"] for s in find(docs, "ScheduledSparkApplication")}
     assert set(schedules) == {
         "iotpipe-bronze-to-silver",

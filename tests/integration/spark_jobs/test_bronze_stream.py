@@ -18,7 +18,7 @@ import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from pyspark.sql import SparkSession
-from spark_jobs.bronze_stream import SUMMARY_TABLE, BronzeSettings, BronzeStream
+from spark_jobs.bronze_stream import SUMMARY_TABLE, BronzeSettings, BronzeStream, kafka_options
 from spark_jobs.schemas import BRONZE
 from spark_jobs.stream_metrics import LATENCY_BUCKETS
 
@@ -199,6 +199,32 @@ async def test_every_record_lands_once_and_the_summary_respects_the_watermark(
     pressure_0104 = (base + timedelta(minutes=4), SensorType.PRESSURE.value)
     assert summary[pressure_0104] == (2, pytest.approx((14.0 + 17.0) / 2))
     assert (base + timedelta(minutes=30), SensorType.HUMIDITY.value) not in summary, "still open"
+
+
+async def test_a_batch_run_again_after_its_bronze_commit_only_resends_its_dead_letters(
+    spark: SparkSession, bronze_kafka: KafkaSettings, bronze_lake: Lake
+) -> None:
+    """What a restart does with a batch that died between its Bronze commit and the end of
+    its DLQ write: Bronze is not written again, every dead letter is sent again (same key),
+    and nothing is counted twice."""
+    produced = await produce_mixed(bronze_kafka, valid=60, per_kind=2)
+    job = BronzeStream(spark, BronzeSettings(metrics_port=0, tasks=2), bronze_kafka, bronze_lake)
+    batch = (
+        spark.read.format("kafka")
+        .options(**kafka_options(bronze_kafka))
+        .option("subscribe", bronze_kafka.events_topic)
+        .load()
+    )
+    before = metric_samples()
+    job.ingest(batch, 0)
+    after_first = metric_samples()
+    job.ingest(batch, 0)
+
+    keys = await assert_accounted(spark, bronze_lake, bronze_kafka, produced)
+    assert set(keys.values()) == {2}, "each dead letter twice, under its source key"
+    assert metric_samples() == after_first, "the second run counts nothing"
+    rows = ("bronze_stream_bronze_rows_total", ())
+    assert after_first[rows] - before.get(rows, 0) == len(produced.valid)
 
 
 def committed_batches(lake: Lake) -> int:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from prometheus_client import REGISTRY
 from spark_jobs import stream_metrics
-from spark_jobs.stream_metrics import LATENCY_BUCKETS, CommitLatency
+from spark_jobs.stream_metrics import CommitLatency
 
 from iotpipe.contract import ErrorType
 
@@ -41,24 +41,20 @@ def progress(name: str, **changes: object) -> dict:
     return document
 
 
-NEWEST = datetime(2099, 11, 26, 9, 59, 59, tzinfo=UTC)
-"""Later than any event another test in this process records: the newest-event-time gauge
-never goes back."""
-COMMITTED_AT = NEWEST.timestamp() + 3.0  # the batch's Bronze files committed 3 s later
+COMMITTED_AT = datetime(2099, 11, 26, 10, 0, 2, tzinfo=UTC).timestamp()
+"""When the test batches' Bronze files were committed: their events are later than any
+event another test in this process records (the newest-event-time gauge never goes back)."""
 
 
 def bronze_batch(latencies: list[float], dead: dict[str, int] | None = None) -> dict:
-    """A batch_statistics row for valid rows with these commit latencies (seconds)."""
-    batch: dict[str, object] = {
+    """A batch_observation row for valid rows with these commit latencies (seconds)."""
+    commit_us = int(COMMITTED_AT * 1_000_000)
+    return {
         "rows": len(latencies),
-        "max_event_us": int(NEWEST.timestamp() * 1_000_000) if latencies else None,
-        "latency_us_sum": int(sum(latencies) * 1_000_000),
+        "event_us": ",".join(str(commit_us - round(x * 1_000_000)) for x in latencies),
         **{kind.value: 0 for kind in ErrorType},
         **(dead or {}),
     }
-    for bound in LATENCY_BUCKETS:
-        batch[stream_metrics._within_column(bound)] = sum(1 for x in latencies if x <= bound)
-    return batch
 
 
 def test_rates_duration_and_lag_per_query() -> None:
@@ -97,8 +93,9 @@ def test_freshness_and_commit_latency_from_the_batch() -> None:
     stream_metrics.record_batch(bronze_batch(latencies), COMMITTED_AT)
 
     assert sample("bronze_stream_bronze_rows_total") - before_rows == 4
-    assert sample("bronze_stream_event_freshness_seconds") == pytest.approx(3.0)
-    assert sample("bronze_stream_max_event_time_seconds") == pytest.approx(NEWEST.timestamp())
+    assert sample("bronze_stream_event_freshness_seconds") == pytest.approx(2.2)
+    newest = COMMITTED_AT - 2.2
+    assert sample("bronze_stream_max_event_time_seconds") == pytest.approx(newest)
     assert sample(f"{latency}_count") - before_count == 4
     assert sample(f"{latency}_sum") - before_sum == pytest.approx(sum(latencies))
     assert sample(f"{latency}_bucket", le="3.0") - before_le3 == 2

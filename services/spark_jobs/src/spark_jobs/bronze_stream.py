@@ -36,6 +36,7 @@ from ``LAKE_ROOT``, everything else from ``BRONZE_*`` or the command line.
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import sys
@@ -46,7 +47,6 @@ from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, CliApp, SettingsConfigDict
-from pyspark import StorageLevel
 from pyspark.sql import Column
 from pyspark.sql import functions as sf
 
@@ -56,7 +56,7 @@ from iotpipe.lake import EVENT_PARTITIONS, Lake
 from iotpipe.logging import configure_logging
 from iotpipe.settings import KafkaSettings, LakeSettings
 from spark_jobs import stream_metrics
-from spark_jobs.classify import ERROR_DETAIL, ERROR_TYPE, accepted, judged, prepare
+from spark_jobs.classify import ERROR_DETAIL, ERROR_TYPE, classify
 from spark_jobs.schemas import BRONZE, KAFKA_METADATA
 from spark_jobs.stream_metrics import BRONZE_QUERY
 
@@ -67,6 +67,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("spark_jobs.bronze_stream")
 
 JOB: Final = "bronze_stream"
+OBSERVATION: Final = "ingest_batch"
+"""Name of the metrics the ingest query observes while it writes a batch to Bronze."""
 SUMMARY_TABLE: Final = ("streaming", "sensor_type_minute")
 """Where the per-minute summary lands, under the lake root."""
 
@@ -96,6 +98,15 @@ class BronzeSettings(BaseSettings):
         description="Tasks per micro-batch at least (Kafka offset ranges are split to get "
         "there); set it to the cores the job has when topic partitions are fewer or uneven. "
         "Default: one task per topic partition.",
+    )
+    tasks: int | None = Field(
+        default=None,
+        ge=1,
+        description="Spark tasks per micro-batch: its Kafka offset ranges (see min_partitions) "
+        "are coalesced into this many. Every task has a fixed cost (a Python worker for the "
+        "contract's UDF, a Parquet file per event hour), so one task per core the job has is "
+        "fastest; with min_partitions a few times larger, the tasks get even shares. "
+        "Default: one task per offset range.",
     )
     trigger_seconds: float = Field(default=30.0, gt=0, description="Micro-batch interval.")
     available_now: bool = Field(
@@ -166,6 +177,13 @@ def read_events(spark: SparkSession, settings: BronzeSettings, kafka: KafkaSetti
 
 def to_bronze(classified: DataFrame) -> DataFrame:
     """Valid records as :data:`spark_jobs.schemas.BRONZE` rows."""
+    return classified.where(sf.col(ERROR_TYPE).isNull()).select(*_bronze_columns())
+
+
+@functools.cache
+def _bronze_columns() -> list[Column]:
+    """:func:`to_bronze`'s projection (built once per process: the job needs it every
+    micro-batch)."""
     event_time = sf.col("timestamp")
     columns = {
         "kafka_topic": sf.col("topic"),
@@ -178,12 +196,22 @@ def to_bronze(classified: DataFrame) -> DataFrame:
     }
     if set(columns) != set(KAFKA_METADATA.names) | set(EVENT_PARTITIONS):
         raise RuntimeError("schemas.BRONZE changed: map its new metadata columns here")
-    return classified.where(sf.col(ERROR_TYPE).isNull()).select(
-        *(
-            columns.get(field.name, sf.col(field.name)).cast(field.dataType).alias(field.name)
-            for field in BRONZE.fields
-        )
-    )
+    return [
+        columns.get(field.name, sf.col(field.name)).cast(field.dataType).alias(field.name)
+        for field in BRONZE.fields
+    ]
+
+
+@functools.cache
+def _observed() -> list[Column]:
+    """What :meth:`BronzeStream.ingest` observes while it writes a batch to Bronze: the
+    metrics' aggregates and the dead letters' Kafka coordinates (``partition:offset,...``)."""
+    dead = sf.col(ERROR_TYPE).isNotNull()
+    coordinates = sf.when(dead, sf.concat_ws(":", "partition", "offset"))
+    return [
+        *stream_metrics.batch_observation(),
+        sf.array_join(sf.collect_list(coordinates), ",").alias("dead_letters"),
+    ]
 
 
 def to_dead_letters(classified: DataFrame) -> DataFrame:
@@ -255,6 +283,24 @@ def minute_summary(bronze: DataFrame, watermark_minutes: float) -> DataFrame:
     )
 
 
+def _only(batch: DataFrame, coordinates: str) -> DataFrame:
+    """The records of ``batch`` at these Kafka coordinates (``partition:offset,...``)."""
+    spark = batch.sparkSession
+    wanted = spark.createDataFrame([(coordinates,)], "c string").select(
+        sf.explode(sf.split("c", ",")).alias("c")
+    )
+    parts = sf.split("c", ":")
+    wanted = wanted.select(
+        parts[0].cast("int").alias("partition"), parts[1].cast("long").alias("offset")
+    )
+    return batch.join(sf.broadcast(wanted), ["partition", "offset"], "left_semi")
+
+
+def _row_values(row: Any) -> list[Any]:
+    """The values of a JVM ``Row`` (py4j) as Python values."""
+    return [row.get(i) for i in range(row.length())]
+
+
 def file_sink(
     spark: SparkSession, path: str, partition_columns: Sequence[str], options: dict[str, str]
 ) -> Any:
@@ -290,10 +336,11 @@ class BronzeStream:
         self.queries: list[StreamingQuery] = []
         self.stopping = False
         spark.conf.set("spark.sql.session.timeZone", "UTC")
-        # Each micro-batch is cached once and read two or three times right away:
-        # compressing the cache costs more than it saves.
-        spark.conf.set("spark.sql.inMemoryColumnarStorage.compressed", "false")
-        self._bronze_sink: Any = None
+
+    @functools.cached_property
+    def bronze_sink(self) -> Any:
+        """Bronze's file sink (:func:`file_sink`), which :meth:`ingest` writes through."""
+        return file_sink(self.spark, self.lake.bronze, EVENT_PARTITIONS, {"compression": "snappy"})
 
     def _writer(self, frame: DataFrame, name: str) -> DataStreamWriter:
         trigger = (
@@ -311,53 +358,62 @@ class BronzeStream:
     def ingest(self, batch: DataFrame, batch_id: int) -> None:
         """One micro-batch of the ingest query: Bronze, then the DLQ, then the metrics.
 
-        The batch is read from Kafka and parsed once, into the cache; every step after
-        that reads the cache. Records the fast path did not accept (usually few, often
-        none) are judged in Python once, also cached."""
+        One pass over the batch writes Bronze and observes what the metrics and the DLQ
+        need (:func:`stream_metrics.batch_observation` and the dead letters' Kafka
+        coordinates), so a batch without dead letters is read and parsed once; with
+        some, a second pass re-reads the batch and judges only those records."""
         started = time.perf_counter()
-        prepared = prepare(batch).persist(StorageLevel.MEMORY_AND_DISK)
-        unsure: DataFrame | None = None
-        try:
-            classified = accepted(prepared)
-            if prepared.where(~sf.col("_fast")).count():  # (fills the cache)
-                unsure = judged(prepared).persist(StorageLevel.MEMORY_AND_DISK)
-                classified = classified.unionByName(unsure)
-            parsed_s = time.perf_counter() - started
-            self._bronze_sink.addBatch(batch_id, to_bronze(classified)._jdf)
-            committed_at = time.time()
-            bronze_s = time.perf_counter() - started - parsed_s
-            (stats,) = classified.agg(*stream_metrics.batch_statistics(committed_at)).collect()
-            dead = sum(stats[kind.value] for kind in ErrorType)
-            if unsure is not None and dead:
-                (
-                    to_dead_letters(unsure)
-                    .write.format("kafka")
-                    .options(**kafka_options(self.kafka))
-                    .option("topic", self.kafka.dlq_topic)
-                    .option("kafka.compression.type", "lz4")
-                    .save()
-                )
-            stream_metrics.record_batch(stats.asDict(), committed_at)
-        finally:
-            if unsure is not None:
-                unsure.unpersist()
-            prepared.unpersist()
+        if self.settings.tasks:
+            batch = batch.coalesce(self.settings.tasks)
+        latest = self.bronze_sink.fileLog().getLatestBatchId()  # a Scala Option
+        if latest.isDefined() and latest.get() >= batch_id:
+            # Bronze committed this batch before a restart; its dead letters may not have
+            # been sent: send them all again (same keys), and nothing is counted twice.
+            log.info("batch %d: already in Bronze; sending its dead letters again", batch_id)
+            self._send_dead_letters(classify(batch))
+            return
+        classified = classify(batch).observe(
+            OBSERVATION,
+            *stream_metrics.batch_observation(),
+            sf.array_join(
+                sf.collect_list(
+                    sf.when(
+                        sf.col(ERROR_TYPE).isNotNull(), sf.concat_ws(":", "partition", "offset")
+                    )
+                ),
+                ",",
+            ).alias("dead_letters"),
+        )
+        bronze = to_bronze(classified)._jdf
+        self.bronze_sink.addBatch(batch_id, bronze)
+        committed_at = time.time()
+        bronze_s = time.perf_counter() - started
+        observed = bronze.queryExecution().observedMetrics().get(OBSERVATION).get()
+        stats = dict(zip(observed.schema().fieldNames(), _row_values(observed), strict=True))
+        if stats["dead_letters"]:
+            self._send_dead_letters(classify(_only(batch, stats["dead_letters"])))
+        stream_metrics.record_batch(stats, committed_at)
         log.info(
-            "batch %d: read and parsed in %.2fs, %d to Bronze in %.2fs, %d dead letters, "
-            "%.2fs in all",
+            "batch %d: %d rows to Bronze in %.2fs, %d dead letters, %.2fs in all",
             batch_id,
-            parsed_s,
             stats["rows"],
             bronze_s,
-            dead,
+            sum(stats[kind.value] for kind in ErrorType),
             time.perf_counter() - started,
+        )
+
+    def _send_dead_letters(self, classified: DataFrame) -> None:
+        (
+            to_dead_letters(classified)
+            .write.format("kafka")
+            .options(**kafka_options(self.kafka))
+            .option("topic", self.kafka.dlq_topic)
+            .option("kafka.compression.type", "lz4")
+            .save()
         )
 
     def start_ingest(self) -> StreamingQuery:
         """Start ``bronze``, the ingest query (see the module doc)."""
-        self._bronze_sink = file_sink(
-            self.spark, self.lake.bronze, EVENT_PARTITIONS, {"compression": "snappy"}
-        )
         query = (
             self._writer(read_events(self.spark, self.settings, self.kafka), BRONZE_QUERY)
             .foreachBatch(self.ingest)

@@ -6,11 +6,11 @@ Two feeds:
   own counters (rows/s, batch duration) and the Kafka source's offsets (lag: Spark
   commits no consumer-group offsets, so ``latestOffset - endOffset`` per partition *is*
   the lag);
-- the ingest batch itself (:func:`batch_statistics`, :func:`record_batch`), once its
-  Bronze files are committed: rows committed, dead letters per error type, newest event
-  time, and the commit-latency histogram. The commit time is known then, so every
-  bucket is exact: ``le=L`` counts the rows whose event time is at most ``L`` seconds
-  before the commit.
+- the ingest batch itself (:func:`batch_observation`, observed while its Bronze rows
+  are written, and :func:`record_batch` once they are committed): rows committed, dead
+  letters per error type, newest event time, and the commit-latency histogram. The
+  commit time is known then, so every bucket is exact: ``le=L`` counts the rows whose
+  event time is at most ``L`` seconds before the commit.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
+import numpy as np
 import orjson
 from prometheus_client import REGISTRY, Counter, Gauge, start_http_server
 from prometheus_client.core import HistogramMetricFamily, Metric
@@ -122,48 +123,45 @@ REGISTRY.register(COMMIT_LATENCY)
 _newest = [0.0]  # newest event time seen (MAX_EVENT_TIME never goes back)
 
 
-def _within_column(bound: float) -> str:
-    return f"within_{bound:g}".replace(".", "_")
-
-
-def batch_statistics(committed_at: float) -> list[Column]:
-    """Aggregates over a classified batch (:data:`spark_jobs.classify.CLASSIFIED`) whose
-    Bronze rows were committed at ``committed_at`` (Unix seconds): see :func:`record_batch`."""
+def batch_observation() -> list[Column]:
+    """Aggregates over a classified batch (:data:`spark_jobs.classify.CLASSIFIED`),
+    observed while its Bronze rows are written (``DataFrame.observe``): the valid rows,
+    their event times (Unix µs, comma-separated: the commit time is only known after
+    the write, so the latency buckets are counted then) and the rows per error type.
+    See :func:`record_batch`."""
     from pyspark.sql import functions as sf
 
     valid = sf.col("error_type").isNull()
-    event_us = sf.when(valid, sf.unix_micros(sf.col("timestamp")))
-    commit_us = int(committed_at * 1_000_000)
+    event_us = sf.collect_list(sf.when(valid, sf.unix_micros(sf.col("timestamp"))))
     return [
         sf.count_if(valid).alias("rows"),
-        sf.max(event_us).alias("max_event_us"),
-        sf.sum(sf.lit(commit_us) - event_us).alias("latency_us_sum"),
-        *(
-            sf.count_if(event_us >= sf.lit(commit_us - int(bound * 1_000_000))).alias(
-                _within_column(bound)
-            )
-            for bound in LATENCY_BUCKETS
-        ),
+        sf.array_join(event_us.cast("array<string>"), ",").alias("event_us"),
         *(sf.count_if(sf.col("error_type") == kind.value).alias(kind.value) for kind in ErrorType),
     ]
 
 
 def record_batch(stats: Mapping[str, Any], committed_at: float) -> None:
-    """Update the batch metrics from one batch's :func:`batch_statistics` row (as a dict)."""
+    """Update the batch metrics from one batch's :func:`batch_observation` (as a dict)
+    once its Bronze rows were committed at ``committed_at`` (Unix seconds)."""
     for kind in ErrorType:
         DEAD_LETTERS.labels(kind.value).inc(int(stats.get(kind.value) or 0))
     committed = int(stats.get("rows") or 0)
     BRONZE_ROWS.inc(committed)
     if not committed:
         return
-    newest = int(stats["max_event_us"]) / 1e6
+    event_us = np.array(stats["event_us"].split(","), dtype=np.int64)
+    latency_us = int(committed_at * 1_000_000) - event_us
+    newest = int(event_us.max()) / 1e6
     _newest[0] = max(newest, _newest[0])
     MAX_EVENT_TIME.set(_newest[0])
     FRESHNESS.set(committed_at - newest)
     COMMIT_LATENCY.add(
         committed,
-        int(stats.get("latency_us_sum") or 0) / 1e6,
-        {bound: int(stats.get(_within_column(bound)) or 0) for bound in LATENCY_BUCKETS},
+        int(latency_us.sum()) / 1e6,
+        {
+            bound: int(np.count_nonzero(latency_us <= int(bound * 1_000_000)))
+            for bound in LATENCY_BUCKETS
+        },
     )
 
 
