@@ -7,23 +7,22 @@ function of the record's bytes alone, so each input offset ends in exactly one o
 The job runs up to three streaming queries, each with its own checkpoint under
 ``Lake.checkpoint("bronze_stream")``:
 
-- ``bronze`` (the ingest query): each micro-batch is read from Kafka and parsed once
-  (persisted), and then
+- ``bronze`` (the ingest query, :meth:`BronzeStream.ingest`): each micro-batch is read
+  from Kafka and classified in one Spark job that
 
-  1. its valid records are written as Parquet (snappy) partitioned by event date/hour
+  1. writes its valid records as Parquet (snappy) partitioned by event date/hour
      through Spark's own file sink (the class behind ``writeStream.format("parquet")``),
      called with the micro-batch's id: it commits the batch to ``_spark_metadata`` after
      its files are written and skips a batch id it has already committed, and readers of
      the folder only see committed files. Exactly-once across crashes, as with a file sink
      query;
-  2. its invalid records are written to Kafka, keyed ``<topic>-<partition>-<offset>``,
-     value the original bytes, the :mod:`iotpipe.dlq` headers. At-least-once: a batch
-     interrupted by a crash is written again on restart, and the duplicates carry the
-     same key;
-  3. the batch's metrics are recorded (:func:`spark_jobs.stream_metrics.record_batch`).
+  2. observes the batch's metrics and the Kafka coordinates of its invalid records.
 
-  One query instead of a Bronze query and a DLQ query, each reading and classifying
-  every record, halves the work per event.
+  Then, only if there are invalid records, a second job re-reads just those and writes
+  them to Kafka, keyed ``<topic>-<partition>-<offset>``, value the original bytes, the
+  :mod:`iotpipe.dlq` headers. At-least-once: a batch interrupted by a crash is written
+  again on restart, and the duplicates carry the same key. Last, the batch's metrics are
+  recorded (:func:`spark_jobs.stream_metrics.record_batch`).
 - ``dlq_lake`` (``--dlq-to-lake``): the dead-letter topic -> Parquet under ``Lake.dlq``
   (one row per dead letter, its headers as columns), a file sink of its own.
 - ``summary``: per sensor type per event-time minute (count, average) from Bronze's
