@@ -371,18 +371,7 @@ class BronzeStream:
             log.info("batch %d: already in Bronze; sending its dead letters again", batch_id)
             self._send_dead_letters(classify(batch))
             return
-        classified = classify(batch).observe(
-            OBSERVATION,
-            *stream_metrics.batch_observation(),
-            sf.array_join(
-                sf.collect_list(
-                    sf.when(
-                        sf.col(ERROR_TYPE).isNotNull(), sf.concat_ws(":", "partition", "offset")
-                    )
-                ),
-                ",",
-            ).alias("dead_letters"),
-        )
+        classified = classify(batch).observe(OBSERVATION, *_observed())
         bronze = to_bronze(classified)._jdf
         self.bronze_sink.addBatch(batch_id, bronze)
         committed_at = time.time()
