@@ -94,9 +94,10 @@ class BronzeSettings(BaseSettings):
     min_partitions: int | None = Field(
         default=None,
         ge=1,
-        description="Tasks per micro-batch at least (Kafka offset ranges are split to get "
-        "there); set it to the cores the job has when topic partitions are fewer or uneven. "
-        "Default: one task per topic partition.",
+        description="Kafka offset ranges per micro-batch at least: Spark splits each topic "
+        "partition's range by its share of this, rounded (3 equal partitions stay 3 ranges "
+        "up to 5; 6 gives 6). With tasks, many even ranges make even tasks. "
+        "Default: one range per topic partition.",
     )
     tasks: int | None = Field(
         default=None,

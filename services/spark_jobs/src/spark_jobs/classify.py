@@ -252,7 +252,8 @@ def _plain(value: Any) -> Any:
 def judge_values(values: pa.Array) -> pa.Array:
     """The slow path: :func:`parse_event` on every record that is not null (a
     :data:`VERDICT` each; a null stays null: the fast path accepted that record)."""
-    present = pc.indices_nonzero(values.is_valid())
+    valid = values.is_valid()
+    present = pc.indices_nonzero(valid)
     verdicts = [_judge(raw) for raw in values.take(present).to_pylist()]
     columns = [
         pa.array(
@@ -269,7 +270,7 @@ def judge_values(values: pa.Array) -> pa.Array:
     # back to one verdict per input row: row i takes judged[slot[i]], or null
     slot = np.zeros(len(values), dtype=np.int64)
     slot[present.to_numpy()] = np.arange(len(present))
-    return judged.take(pa.array(slot, mask=~values.is_valid().to_numpy(zero_copy_only=False)))
+    return judged.take(pa.array(slot, mask=~valid.to_numpy(zero_copy_only=False)))
 
 
 def classify(raw: DataFrame) -> DataFrame:
