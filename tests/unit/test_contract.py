@@ -93,6 +93,9 @@ def test_unknown_fields_are_tolerated_and_schema_version_defaults() -> None:
         (orjson.dumps(valid(timestamp=1764151200)), ErrorType.SCHEMA_MISMATCH),
         (orjson.dumps(valid(timestamp=True)), ErrorType.SCHEMA_MISMATCH),
         (b'{"value": NaN}', ErrorType.MALFORMED_JSON),
+        # valid in its own offset, but past year 9999 in UTC
+        (orjson.dumps(valid(timestamp="9999-12-31T23:59:59-01:00")), ErrorType.OUT_OF_CONTRACT),
+        (orjson.dumps(valid(timestamp="0001-01-01T00:00:00+01:00")), ErrorType.OUT_OF_CONTRACT),
     ],
 )
 def test_bad_records_are_classified(raw: bytes, expected: ErrorType) -> None:

@@ -106,7 +106,10 @@ class SensorEvent(BaseModel):
     @field_validator("timestamp")
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00 is in year 10000 in UTC
+            raise ValueError("timestamp is out of range once converted to UTC") from None
 
     @model_validator(mode="after")
     def _unit_matches_type(self) -> SensorEvent:
