@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -68,6 +69,15 @@ def corpus() -> list[bytes]:
         _valid(value="21.5"),  # lax: a numeric string is a float
         _valid(schema_version=1.0),
         _valid(value=-0.0),
+        _valid(value=1e99),
+        _valid(value=123456789012345678),  # 18 digits: rounded to a double as JSON does
+        _valid(firmware=None, calibrated=True, rev=-3, gain=2.5e-7),  # scalar extras
+        _valid(timestamp="2026-11-26T00:30:00.000001+23:59"),  # the day before in UTC
+        _valid(timestamp="2026-11-26T23:30:00.999999-23:59"),  # the day after
+        _valid(timestamp="2024-02-29T12:00:00Z"),  # a leap day
+        _valid(timestamp="1970-01-01T00:59:59.5+01:00"),  # before the epoch in UTC
+        _valid(timestamp="1000-01-01T00:00:00+01:00"),  # year 999 in UTC
+        _valid(timestamp="2026-11-26T10:00:00z"),
     ]
     raws = [orjson.dumps(record) for record in good]
     raws += [
@@ -75,6 +85,11 @@ def corpus() -> list[bytes]:
         b'"timestamp": "2026-11-26T10:00:00Z", "value": 5, "unit": "percent", "location": "x"}'
         % str(uuid.uuid4()).encode(),
         orjson.dumps(_valid()) + b"\n",
+        orjson.dumps(_valid(), option=orjson.OPT_INDENT_2),  # whitespace between tokens
+        orjson.dumps(_valid()).replace(b'"value":', b'"value":-0,"v":'),  # -0 is 0.0
+        orjson.dumps(_valid()).replace(b'"value":', b'"value":1E+2,"v":'),
+        # more digits than the fast path reads (and than 64 bits)
+        orjson.dumps(_valid()).replace(b'"value":', b'"value":1234567890123456789012,"v":'),
     ]
     bad: list[object] = [_without(name) for name in REQUIRED_FIELDS]
     bad += [{**_valid(), name: None} for name in REQUIRED_FIELDS]
@@ -97,6 +112,14 @@ def corpus() -> list[bytes]:
         _valid(sensor_id=""),
         _valid(sensor_id="x" * 200),
         _valid(sensor_id="   "),
+        _valid(timestamp="2023-02-29T12:00:00Z"),  # not a leap year
+        _valid(timestamp="2026-11-26T23:59:60Z"),
+        _valid(timestamp="2026-11-26T24:00:00Z"),
+        _valid(timestamp="2026-11-26T10:00:00.1234567Z"),
+        _valid(timestamp="2026-11-26T10:00:00+24:00"),
+        _valid(timestamp="9999-12-31T23:59:59-01:00"),  # year 10000 in UTC
+        _valid(event_id="6513270e-269e-0d37-f2a7-4de452e6b43g"),
+        _valid(schema_version=-1),
         [1, 2, 3],
         "just a string",
         42,
@@ -119,6 +142,16 @@ def corpus() -> list[bytes]:
         canonical.replace(b"plant-a", b"plant-\xc3"),
         canonical.replace(b'"value":', b'"value":"x","value":'),  # duplicate key, last wins
         canonical.replace(b'"sensor_id":', b'"sensor_id":7,"sensor_id":'),
+        canonical.replace(b'"schema_version":1', b'"schema_version":1,"schema_version":1'),
+        *(
+            canonical.replace(b'"value":', b'"value":%s,"v":' % number)
+            for number in (b"01", b"1.", b".5", b"+1", b"-", b"1e", b"0x10", b"1_0")
+        ),
+        canonical.replace(b'"location"', b'"x":tru,"location"'),
+        canonical.replace(b'"location"', b'"x":"a\tb","location"'),  # a raw tab
+        canonical.replace(b"{", b"{,"),
+        canonical.replace(b"}", b",}"),
+        b"{}",
     ]
     return raws
 
@@ -172,15 +205,55 @@ def test_spark_classification_agrees_with_parse_event(spark: SparkSession) -> No
     assert kinds == {None, *(e.value for e in ErrorType)}, "corpus covers every outcome"
 
 
-def test_the_canonical_wire_format_takes_the_fast_path(spark: SparkSession) -> None:
+def test_the_fast_path_takes_the_canonical_wire_format_and_its_plain_variants(
+    spark: SparkSession,
+) -> None:
     canonical = [SensorEvent.model_validate(_valid(kind)).to_json() for kind in SensorType]
-    odd = [orjson.dumps(_valid(value="21.5")), orjson.dumps(_without("schema_version"))]
+    fast = [
+        *canonical,
+        orjson.dumps(_valid(), option=orjson.OPT_INDENT_2),
+        orjson.dumps(_valid(firmware="1.2.3", calibrated=True, rev=-3, gain=None)),
+        orjson.dumps(_valid(timestamp="2026-11-26T12:00:00.5+02:00")),
+        orjson.dumps(_valid(event_id=str(uuid.uuid4()).upper())),
+        orjson.dumps(_valid(value=21)),
+    ]
+    slow = [
+        orjson.dumps(_valid(value="21.5")),  # valid, but lax
+        orjson.dumps(_without("schema_version")),  # valid, by default
+        orjson.dumps(_valid(location="caf\u00e9")),  # not ASCII
+        orjson.dumps(_valid(extra={"nested": 1})),
+        canonical[0].replace(b"sensor-", b"sensor\\u002d"),  # an escape
+        canonical[0].replace(b'"location"', b'"x":1e400,"location"'),
+        orjson.dumps(_valid(sensor_type="radiation")),
+    ]
     frame = spark.createDataFrame(
-        [
-            (raw, "t", 0, i, datetime(2026, 11, 26, tzinfo=UTC))
-            for i, raw in enumerate(canonical + odd)
-        ],
+        [(raw, "t", 0, i, datetime(2026, 11, 26, tzinfo=UTC)) for i, raw in enumerate(fast + slow)],
         "value binary, topic string, partition int, offset long, timestamp timestamp",
     )
-    fast = {row.offset for row in classify.prepare(frame).where("_fast").collect()}
-    assert fast == set(range(len(canonical)))
+    taken = {row.offset for row in classify.prepare(frame).where("_fast").collect()}
+    assert taken == set(range(len(fast)))
+
+
+def test_the_fast_path_reads_the_values_the_contract_reads(spark: SparkSession) -> None:
+    raws = [
+        orjson.dumps(_valid(timestamp="2026-11-26T00:30:00.000001+23:59", value=-0.0)),
+        orjson.dumps(_valid(timestamp="1969-12-31T23:59:59.5Z", value=123456789012345678)),
+        orjson.dumps(_valid(event_id="6513270E-269E-0D37-F2A7-4DE452E6B438")).replace(
+            b'"value":', b'"value":-0,"v":'
+        ),
+    ]
+    frame = spark.createDataFrame(
+        [(raw, "t", 0, i, datetime(2026, 11, 26, tzinfo=UTC)) for i, raw in enumerate(raws)],
+        "value binary, topic string, partition int, offset long, timestamp timestamp",
+    )
+    prepared = classify.prepare(frame).withColumn("event_us", sf.unix_micros("timestamp"))
+    rows = sorted(prepared.collect(), key=lambda row: row.offset)
+    assert all(row._fast for row in rows)
+    for raw, row in zip(raws, rows, strict=True):
+        event = parse_event(raw)
+        assert row.event_id == str(event.event_id)
+        assert EPOCH + timedelta(microseconds=row.event_us) == event.timestamp
+        assert (row.value, math.copysign(1, row.value)) == (
+            event.value,
+            math.copysign(1, event.value),
+        )

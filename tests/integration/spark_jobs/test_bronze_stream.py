@@ -227,9 +227,49 @@ async def test_a_batch_run_again_after_its_bronze_commit_only_resends_its_dead_l
     assert after_first[rows] - before.get(rows, 0) == len(produced.valid)
 
 
-def committed_batches(lake: Lake) -> int:
+async def test_a_batch_that_died_between_its_two_bronze_commits_is_completed_once(
+    spark: SparkSession, bronze_kafka: KafkaSettings, bronze_lake: Lake
+) -> None:
+    """A restart after the certain records' commit and before the judged ones': the run
+    again commits only the judged records (valid and lax ones to Bronze, the rest to the
+    DLQ), and the metrics of the two runs add up to the batch's."""
+    produced = await produce_mixed(bronze_kafka, valid=60, per_kind=2)
+    job = BronzeStream(spark, BronzeSettings(metrics_port=0, tasks=2), bronze_kafka, bronze_lake)
+    batch = (
+        spark.read.format("kafka")
+        .options(**kafka_options(bronze_kafka))
+        .option("subscribe", bronze_kafka.events_topic)
+        .load()
+    )
+
+    def crash(*_: object) -> dict:
+        raise RuntimeError("killed between the two commits")
+
+    before = metric_samples()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(job, "_commit_judged", crash)
+        with pytest.raises(RuntimeError, match="killed"):
+            job.ingest(batch, 0)
+    certain = len(bronze_rows(spark, bronze_lake))
+    assert 0 < certain < len(produced.valid), "the lax records wait for the second commit"
+    job.ingest(batch, 0)
+
+    keys = await assert_accounted(spark, bronze_lake, bronze_kafka, produced)
+    assert set(keys.values()) == {1}, "each dead letter once"
+    after = metric_samples()
+    rows = ("bronze_stream_bronze_rows_total", ())
+    assert after[rows] - before.get(rows, 0) == len(produced.valid)
+    assert sorted(int(p.name) for p in bronze_log(bronze_lake)) == [0, 1]
+
+
+def bronze_log(lake: Lake) -> list[Path]:
+    """The entries of Bronze's file sink log (two per micro-batch)."""
     log = Path(lake.bronze) / "_spark_metadata"
-    return len([p for p in log.iterdir() if p.name.isdigit()]) if log.exists() else 0
+    return [p for p in log.iterdir() if p.name.isdigit()] if log.exists() else []
+
+
+def committed_batches(lake: Lake) -> int:
+    return len(bronze_log(lake)) // 2
 
 
 def job_process(

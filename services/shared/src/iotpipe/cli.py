@@ -70,11 +70,13 @@ def _status_table(stack: object) -> None:
 
 @app.command()
 def jars() -> None:
-    """Fetch the JVM dependencies (Kafka broker, Spark's Kafka connector) into the cache."""
+    """Fetch the JVM dependencies (Kafka broker, Spark's Kafka connector) and build the
+    Spark jobs' jar, into the cache."""
     from iotpipe import jars as jvm
 
     console.print(f"kafka: {jvm.ensure('kafka')}")
     console.print(f"spark-kafka: {jvm.ensure('spark-kafka')}")
+    console.print(f"spark-jobs: {jvm.spark_jobs_jar()}")
 
 
 @app.command()

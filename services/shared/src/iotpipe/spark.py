@@ -1,7 +1,8 @@
-"""SparkSession factory for local runs and tests (``local[*]`` with the Kafka connector).
+"""SparkSession factory for local runs and tests (``local[*]`` with the Kafka connector
+and the jobs' own jar, :func:`iotpipe.jars.spark_jobs_jar`).
 
 Under spark-submit (the Spark operator on Kubernetes) the session already exists
-and the image carries the connector jars; :func:`session` then just returns it.
+and the image carries those jars; :func:`session` then just returns it.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ def session(
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # Python UDF workers: our venv
         builder = builder.master(master or os.environ.get("SPARK_MASTER", "local[2]"))
-        settings = {**LOCAL_DEFAULTS, "spark.jars": ",".join(map(str, jars.spark_connector_jars()))}
+        classpath = [*jars.spark_connector_jars(), jars.spark_jobs_jar()]
+        settings = {**LOCAL_DEFAULTS, "spark.jars": ",".join(map(str, classpath))}
         for key, value in {**settings, **(conf or {})}.items():
             builder = builder.config(key, value)
     elif conf:

@@ -7,22 +7,26 @@ function of the record's bytes alone, so each input offset ends in exactly one o
 The job runs up to three streaming queries, each with its own checkpoint under
 ``Lake.checkpoint("bronze_stream")``:
 
-- ``bronze`` (the ingest query, :meth:`BronzeStream.ingest`): each micro-batch is read
-  from Kafka and classified in one Spark job that
+- ``bronze`` (the ingest query, :meth:`BronzeStream.ingest`): Bronze is Parquet (snappy)
+  partitioned by event date/hour, written through Spark's own file sink (the class behind
+  ``writeStream.format("parquet")``). The sink commits a write to ``_spark_metadata``
+  under a batch id after its files are written and skips an id it has already committed,
+  and readers of the folder only see committed files: exactly-once across crashes, as
+  with a file sink query. Micro-batch ``N`` makes two commits:
 
-  1. writes its valid records as Parquet (snappy) partitioned by event date/hour
-     through Spark's own file sink (the class behind ``writeStream.format("parquet")``),
-     called with the micro-batch's id: it commits the batch to ``_spark_metadata`` after
-     its files are written and skips a batch id it has already committed, and readers of
-     the folder only see committed files. Exactly-once across crashes, as with a file sink
-     query;
-  2. observes the batch's metrics and the Kafka coordinates of its invalid records.
+  1. ``2N``, one Spark job over the batch: the records the fast path accepts
+     (:func:`spark_jobs.classify.prepare`, JVM only), written while the job observes their
+     metrics and the Kafka coordinates of the other records;
+  2. ``2N+1``: only if there are other records, a second job re-reads just those, the
+     contract judges them (:func:`spark_jobs.classify.judge`, Python), the valid ones are
+     written, then the invalid ones go to the DLQ topic, keyed
+     ``<topic>-<partition>-<offset>``, value the original bytes, the :mod:`iotpipe.dlq`
+     headers. With none (the usual case) the commit is empty and Python never runs.
 
-  Then, only if there are invalid records, a second job re-reads just those and writes
-  them to Kafka, keyed ``<topic>-<partition>-<offset>``, value the original bytes, the
-  :mod:`iotpipe.dlq` headers. At-least-once: a batch interrupted by a crash is written
-  again on restart, and the duplicates carry the same key. Last, the batch's metrics are
-  recorded (:func:`spark_jobs.stream_metrics.record_batch`).
+  A restart resumes a batch where it stopped: after ``2N`` it judges the rest, after
+  ``2N+1`` it sends the batch's dead letters again. The DLQ is at-least-once, and a
+  duplicate carries the same key. Each commit's metrics are recorded once it is done
+  (:func:`spark_jobs.stream_metrics.record_batch`).
 - ``dlq_lake`` (``--dlq-to-lake``): the dead-letter topic -> Parquet under ``Lake.dlq``
   (one row per dead letter, its headers as columns), a file sink of its own.
 - ``summary``: per sensor type per event-time minute (count, average) from Bronze's
@@ -55,7 +59,7 @@ from iotpipe.lake import EVENT_PARTITIONS, Lake
 from iotpipe.logging import configure_logging
 from iotpipe.settings import KafkaSettings, LakeSettings
 from spark_jobs import stream_metrics
-from spark_jobs.classify import ERROR_DETAIL, ERROR_TYPE, classify
+from spark_jobs.classify import ERROR_DETAIL, ERROR_TYPE, judge, prepare
 from spark_jobs.schemas import BRONZE, KAFKA_METADATA
 from spark_jobs.stream_metrics import BRONZE_QUERY
 
@@ -67,7 +71,10 @@ log = logging.getLogger("spark_jobs.bronze_stream")
 
 JOB: Final = "bronze_stream"
 OBSERVATION: Final = "ingest_batch"
-"""Name of the metrics the ingest query observes while it writes a batch to Bronze."""
+"""Name of the metrics the ingest query observes while it writes a batch's certain records
+to Bronze."""
+JUDGED_OBSERVATION: Final = "ingest_judged"
+"""Name of those it observes while it writes the records the contract judged."""
 SUMMARY_TABLE: Final = ("streaming", "sensor_type_minute")
 """Where the per-minute summary lands, under the lake root."""
 
@@ -204,14 +211,32 @@ def _bronze_columns() -> list[Column]:
 
 @functools.cache
 def _observed() -> list[Column]:
-    """What :meth:`BronzeStream.ingest` observes while it writes a batch to Bronze: the
-    metrics' aggregates and the dead letters' Kafka coordinates (``partition:offset,...``)."""
-    dead = sf.col(ERROR_TYPE).isNotNull()
-    coordinates = sf.when(dead, sf.concat_ws(":", "partition", "offset"))
+    """What :meth:`BronzeStream.ingest` observes while it writes a batch's certain records
+    to Bronze: their metrics and the Kafka coordinates of the others
+    (``partition:offset,...``)."""
+    certain = sf.col("_fast")
+    coordinates = sf.when(~certain, sf.concat_ws(":", "partition", "offset"))
     return [
-        *stream_metrics.batch_observation(),
-        sf.array_join(sf.collect_list(coordinates), ",").alias("dead_letters"),
+        *stream_metrics.batch_observation(certain, errors=False),
+        sf.array_join(sf.collect_list(coordinates), ",").alias("unsure"),
     ]
+
+
+@functools.cache
+def _judged_observed() -> list[Column]:
+    """What :meth:`BronzeStream.ingest` observes while it writes the judged records."""
+    return stream_metrics.batch_observation(sf.col(ERROR_TYPE).isNull(), errors=True)
+
+
+def _observation(written: Any, name: str) -> dict[str, Any]:
+    """The metrics observed as ``name`` while the JVM frame ``written`` was written."""
+    row = written.queryExecution().observedMetrics().get(name).get()
+    return dict(zip(row.schema().fieldNames(), _row_values(row), strict=True))
+
+
+def _unsure(batch: DataFrame) -> DataFrame:
+    """:func:`prepare`'s rows of the records the fast path does not accept."""
+    return prepare(batch).where(~sf.col("_fast"))
 
 
 def to_dead_letters(classified: DataFrame) -> DataFrame:
@@ -356,40 +381,71 @@ class BronzeStream:
         return writer
 
     def ingest(self, batch: DataFrame, batch_id: int) -> None:
-        """One micro-batch of the ingest query: Bronze, then the DLQ, then the metrics.
+        """One micro-batch of the ingest query: two Bronze commits, the DLQ, the metrics.
 
-        One pass over the batch writes Bronze and observes what the metrics and the DLQ
-        need (:func:`stream_metrics.batch_observation` and the dead letters' Kafka
-        coordinates), so a batch without dead letters is read and parsed once; with
-        some, a second pass re-reads the batch and judges only those records."""
+        Commit ``2 * batch_id`` holds the records the fast path accepted, written in one
+        pass over the batch that also observes the metrics and the Kafka coordinates of
+        the other records. Commit ``2 * batch_id + 1`` holds those others that the contract
+        judges valid, from a second pass over just them that also sends the invalid ones
+        to the DLQ; a batch without such records (the usual case) commits it empty, so the
+        Python contract never runs and the batch is read once."""
         started = time.perf_counter()
         if self.settings.tasks:
             batch = batch.coalesce(self.settings.tasks)
+        certain_id, judged_id = 2 * batch_id, 2 * batch_id + 1
         latest = self.bronze_sink.fileLog().getLatestBatchId()  # a Scala Option
-        if latest.isDefined() and latest.get() >= batch_id:
-            # Bronze committed this batch before a restart; its dead letters may not have
-            # been sent: send them all again (same keys), and nothing is counted twice.
+        committed = latest.get() if latest.isDefined() else -1
+        if committed >= judged_id:
+            # Bronze has all of this batch from before a restart; its dead letters may not
+            # have been sent: send them all again (same keys), and count nothing twice.
             log.info("batch %d: already in Bronze; sending its dead letters again", batch_id)
-            self._send_dead_letters(classify(batch))
+            self._send_dead_letters(judge(_unsure(batch)))
             return
-        classified = classify(batch).observe(OBSERVATION, *_observed())
-        bronze = to_bronze(classified)._jdf
-        self.bronze_sink.addBatch(batch_id, bronze)
-        committed_at = time.time()
-        bronze_s = time.perf_counter() - started
-        observed = bronze.queryExecution().observedMetrics().get(OBSERVATION).get()
-        stats = dict(zip(observed.schema().fieldNames(), _row_values(observed), strict=True))
-        if stats["dead_letters"]:
-            self._send_dead_letters(classify(_only(batch, stats["dead_letters"])))
-        stream_metrics.record_batch(stats, committed_at)
+        if committed == certain_id:
+            log.info("batch %d: its certain records are in Bronze; judging the rest", batch_id)
+            self._commit_judged(_unsure(batch), judged_id)
+            return
+        prepared = prepare(batch).observe(OBSERVATION, *_observed())
+        certain = prepared.where(sf.col("_fast")).select(*_bronze_columns())._jdf
+        self.bronze_sink.addBatch(certain_id, certain)
+        stream_metrics.record_batch(stats := _observation(certain, OBSERVATION), time.time())
+        certain_s = time.perf_counter() - started
+        unsure = stats.pop("unsure")
+        judged = self._commit_judged(_unsure(_only(batch, unsure)) if unsure else None, judged_id)
         log.info(
-            "batch %d: %d rows to Bronze in %.2fs, %d dead letters, %.2fs in all",
+            "batch %d: %d certain rows to Bronze in %.2fs; %d judged: %d to Bronze, "
+            "%d dead letters; %.2fs in all",
             batch_id,
             stats["rows"],
-            bronze_s,
-            sum(stats[kind.value] for kind in ErrorType),
+            certain_s,
+            unsure.count(",") + 1 if unsure else 0,
+            judged.get("rows", 0),
+            sum(judged.get(kind.value, 0) for kind in ErrorType),
             time.perf_counter() - started,
         )
+
+    def _commit_judged(self, unsure: DataFrame | None, judged_id: int) -> dict[str, Any]:
+        """Bronze commit ``judged_id``: the valid ones of these records the fast path did
+        not accept (empty for None); then their dead letters and metrics. Returns the
+        :func:`stream_metrics.batch_observation` of them."""
+        if unsure is None:
+            # Nothing to judge: an empty commit keeps the log's batch ids consecutive.
+            gateway: Any = self.spark.sparkContext._gateway
+            status = gateway.jvm.org.apache.spark.sql.execution.streaming.sinks.SinkFileStatus
+            self.bronze_sink.fileLog().add(judged_id, gateway.new_array(status, 0))
+            return {}
+        judged = judge(unsure).persist()  # small; read by the Bronze write and the DLQ write
+        try:
+            observed = judged.observe(JUDGED_OBSERVATION, *_judged_observed())
+            bronze = to_bronze(observed)._jdf
+            self.bronze_sink.addBatch(judged_id, bronze)
+            committed_at = time.time()
+            stats = _observation(bronze, JUDGED_OBSERVATION)
+            self._send_dead_letters(judged)
+        finally:
+            judged.unpersist()
+        stream_metrics.record_batch(stats, committed_at)
+        return stats
 
     def _send_dead_letters(self, classified: DataFrame) -> None:
         (

@@ -4,19 +4,23 @@ The event contract (:func:`iotpipe.contract.parse_event`) is the only judge. Cal
 for every record would cost ~30 µs of Python per event, so the job has two paths that
 share one outcome:
 
-- **fast path** (JVM only): records in the canonical wire shape that the contract
-  certainly accepts: a flat JSON object without escapes, every field of the expected
-  JSON type, a canonical UUID, an ISO-8601 timestamp with an offset, a known sensor
-  type with its unit, a finite value, a supported schema version. Every rule below is
-  derived from :class:`~iotpipe.contract.SensorEvent`, :data:`~iotpipe.contract.SENSOR_TYPES`
-  and the field constraints; nothing is restated.
+- **fast path** (JVM only): records whose meaning is certain. A Java UDF
+  (:data:`SCANNER_CLASS`, ``services/spark_jobs/jvm``) reads the record in one pass: a
+  flat JSON object of printable ASCII without escapes, each contract field with a token of
+  its kind (a canonical UUID, an ISO-8601 timestamp with an offset, a number, ...); then
+  Spark expressions check the contract's own rules on the values: a known sensor type with
+  its unit, lengths, the schema version's range. The scanner's field kinds and every rule
+  are derived from :class:`~iotpipe.contract.SensorEvent`,
+  :data:`~iotpipe.contract.SENSOR_TYPES` and the field constraints; nothing is restated.
 - **slow path** (Python, an Arrow UDF): every other record goes through
   :func:`~iotpipe.contract.parse_event` itself, which decides valid (normalised values)
   or invalid (:class:`~iotpipe.contract.ErrorType` and a readable detail).
 
 The fast path only ever *accepts*; anything it is unsure of takes the slow path. So
 the split is an optimisation, not a second definition of the contract (the agreement
-test runs the same corpus through both and compares).
+test runs the same corpus through both and compares). :func:`classify` runs both in one
+pass; the streaming job runs :func:`prepare` alone and :func:`judge` only on the records
+the fast path left (see :mod:`spark_jobs.bronze_stream`).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ import pyarrow.compute as pc
 from annotated_types import Ge, Le, MaxLen, MinLen
 from pydantic import AwareDatetime
 from pydantic.fields import FieldInfo
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as sf
 from pyspark.sql import types as t
 
@@ -42,7 +46,6 @@ from iotpipe.contract import (
     ContractViolation,
     SensorEvent,
     parse_event,
-    spark_schema,
 )
 from spark_jobs.schemas import BRONZE
 
@@ -54,39 +57,13 @@ SOURCE_COLUMNS: Final = ("value_bytes", "topic", "partition", "offset", "timesta
 """:data:`CLASSIFIED`'s columns after the verdict: the original bytes and where the
 record came from."""
 
-_CORRUPT: Final = "_corrupt_record"
-_JSON_OPTIONS: Final = {
-    # Be at least as strict as orjson, so that the fast path never accepts what it rejects.
-    "mode": "PERMISSIVE",
-    "columnNameOfCorruptRecord": _CORRUPT,
-    "allowSingleQuotes": "false",
-    "allowNonNumericNumbers": "false",
-    "allowComments": "false",
-    "allowUnquotedFieldNames": "false",
-    "allowNumericLeadingZeros": "false",
-    "allowBackslashEscapingAnyCharacter": "false",
-    "allowUnquotedControlChars": "false",
-}
-
-_UUID: Final = "^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$"
-_ISO_INSTANT: Final = (
-    r"^[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
-    r"(Z|[+-][0-9]{2}:[0-9]{2})$"
-)
-# Spark reads any JSON token into a string column as its text; a string that could be a
-# number, boolean, object or array (or has whitespace the contract would strip) is left
-# to the contract. Printable ASCII at both ends, not starting like a non-string token.
-_PLAIN_TEXT: Final = r"^[!-~&&[^0-9{\[\-]](.*[!-~])?$"
-_EXPONENT_OVERFLOW: Final = r"[:,\[]\s*-?[0-9.]+[eE][+-]?[0-9]{3}"
-"""A number orjson may reject as infinite (``1e400``), possibly in an ignored extra field."""
+SCANNER_CLASS: Final = "io.iotpipe.spark.FlatJsonScanner"
+"""The fast path's parser, a Java UDF (``services/spark_jobs/jvm``): one pass over the bytes
+that reads a flat JSON object's fields where their meaning is certain."""
 
 
 def _bronze_type(name: str) -> t.DataType:
     return BRONZE[name].dataType
-
-
-def _json_schema() -> t.StructType:
-    return t.StructType([*spark_schema().fields, t.StructField(_CORRUPT, t.StringType(), True)])
 
 
 def _constraint(info: FieldInfo, kind: type) -> Any:
@@ -105,34 +82,66 @@ def _base_annotation(info: FieldInfo) -> tuple[Any, bool]:
     return annotation, False
 
 
-def _field_rule(name: str, info: FieldInfo) -> tuple[Column, Column]:
-    """(certainly valid, Bronze value) for one contract field read from the JSON struct."""
-    annotation, nullable = _base_annotation(info)
-    column = sf.col("_json")[name]
+def _scan_kind(name: str, annotation: Any) -> tuple[str, t.DataType]:
+    """The scanner's kind for a contract field type, and the type it returns."""
     if annotation is uuid.UUID:
-        ok, value = column.rlike(_UUID), sf.lower(column)
-    elif isinstance(annotation, type) and issubclass(annotation, Enum):
-        ok, value = column.isin([member.value for member in annotation]), column
+        return "uuid", t.StringType()
+    if isinstance(annotation, type) and issubclass(annotation, Enum | str):
+        return "string", t.StringType()
+    if annotation in (datetime, AwareDatetime):
+        return "instant", t.LongType()  # microseconds since the epoch
+    if annotation is float:
+        return "double", t.DoubleType()
+    if annotation is int:
+        return "long", t.LongType()
+    # a new contract field type: teach the fast path, or it would guess
+    raise TypeError(f"fast path: no rule for contract field {name!r} of type {annotation!r}")
+
+
+def _scanner() -> Column:
+    """The scanner (:data:`SCANNER_CLASS`) for the contract's fields, as a function of the
+    record's bytes: a struct of ``certain`` and one value per contract field."""
+    from pyspark.sql.classic.column import Column as ClassicColumn
+    from pyspark.sql.classic.column import _to_java_column
+
+    fields, spec = [t.StructField("certain", t.BooleanType(), False)], []
+    for name, info in SensorEvent.model_fields.items():
+        annotation, nullable = _base_annotation(info)
+        kind, data_type = _scan_kind(name, annotation)
+        spec.append(f"{name}:{kind}{'?' if nullable else ''}")
+        fields.append(t.StructField(name, data_type, True))
+    spark = SparkSession.active()
+    jvm: Any = spark._jvm
+    returns = spark._jsparkSession.parseDataType(t.StructType(fields).json())
+    scanner = jvm.org.apache.spark.sql.functions.udf(
+        getattr(jvm, SCANNER_CLASS)(",".join(spec)), returns
+    )
+    # Deterministic in fact; marked otherwise so that the optimiser never copies the call
+    # into a filter or a second projection (each copy would parse every record again).
+    scanner = scanner.asNondeterministic()
+    arguments = jvm.org.apache.spark.api.python.PythonUtils.toSeq([_to_java_column("value")])
+    return ClassicColumn(scanner.apply(arguments))
+
+
+def _field_rule(name: str, info: FieldInfo) -> tuple[Column, Column]:
+    """(certainly valid, Bronze value) for one contract field read by the scanner."""
+    annotation, nullable = _base_annotation(info)
+    column = sf.col("_scan")[name]
+    ok, value = sf.lit(True), column
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        ok = column.isin([member.value for member in annotation])
     elif annotation in (datetime, AwareDatetime):
-        parsed = sf.try_to_timestamp(column)
-        ok, value = column.rlike(_ISO_INSTANT) & parsed.isNotNull(), parsed
-    elif annotation is float:
-        ok = ~sf.isnan(column) & (sf.abs(column) != sf.lit(float("inf")))
-        value = column
+        value = sf.timestamp_micros(column)
     elif annotation is int:
-        ok, value = sf.lit(True), column
         if (low := _constraint(info, Ge)) is not None:
             ok = ok & (column >= sf.lit(low.ge))
         if (high := _constraint(info, Le)) is not None:
             ok = ok & (column <= sf.lit(high.le))
     elif annotation is str:
-        ok, value = column.rlike(_PLAIN_TEXT) & ~column.isin("true", "false"), column
         if (shortest := _constraint(info, MinLen)) is not None:
             ok = ok & (sf.length(column) >= sf.lit(shortest.min_length))
         if (longest := _constraint(info, MaxLen)) is not None:
             ok = ok & (sf.length(column) <= sf.lit(longest.max_length))
-    else:  # a new contract field type: teach the fast path, or it would guess
-        raise TypeError(f"fast path: no rule for contract field {name!r} of type {annotation!r}")
     # A missing optional field is fine (null); a missing field with a default is not
     # certain (explicit null is a type error, absence is the default): slow path.
     present = column.isNotNull()
@@ -146,7 +155,7 @@ def _unit_rule() -> Column:
         *[sf.lit(part) for kind, spec in SENSOR_TYPES.items() for part in (kind.value, spec.unit)]
     )
     return sf.coalesce(
-        expected[sf.col("_json")["sensor_type"]] == sf.col("_json")["unit"], sf.lit(False)
+        expected[sf.col("_scan")["sensor_type"]] == sf.col("_scan")["unit"], sf.lit(False)
     )
 
 
@@ -154,51 +163,34 @@ def prepare(raw: DataFrame) -> DataFrame:
     """Parse in the JVM: ``_fast`` (certainly valid), the fast path's event values
     (meaningful where ``_fast``) and the source columns of :data:`CLASSIFIED`, with the
     original bytes kept only where the fast path is unsure (the rest never needs them)."""
-    parse, check, keep = _prepare_columns()
-    return raw.select(*parse).select(*check).select(*keep)
+    parse, check = _prepare_columns()
+    return raw.select(*parse).select(*check)
 
 
 @functools.cache
-def _prepare_columns() -> tuple[list[Column], list[Column], list[Column]]:
-    """:func:`prepare`'s three projections. Built once per process: the rules take
+def _prepare_columns() -> tuple[list[Column], list[Column]]:
+    """:func:`prepare`'s two projections. Built once per process: the rules take
     hundreds of py4j calls (~0.3 s), and the streaming job prepares every micro-batch."""
-    value = sf.col("value")
-    text = value.cast("string")
-    shape = (
-        sf.is_valid_utf8(value)
-        & text.startswith("{")
-        # one flat object, nothing after it (and ASCII: locate counts characters)
-        & (sf.locate("}", text) == sf.octet_length(value))
-        & ~text.contains("\\")  # no escapes: orjson and Jackson differ on some
-        & ~text.rlike(_EXPONENT_OVERFLOW)
-    )
     parse = [
-        value.alias("_raw"),  # (the event has a field named value)
+        sf.col("value").alias("_raw"),  # (the event has a field named value)
         sf.col("topic"),
         sf.col("partition"),
         sf.col("offset"),
         sf.col("timestamp").alias("timestamp_kafka"),
-        shape.alias("_shape"),
-        sf.from_json(text, _json_schema(), _JSON_OPTIONS).alias("_json"),
+        _scanner().alias("_scan"),
     ]
     rules = [_field_rule(name, info) for name, info in SensorEvent.model_fields.items()]
-    fast = (
-        sf.coalesce(sf.col("_shape"), sf.lit(False))
-        & sf.col("_json")[_CORRUPT].isNull()
-        & _unit_rule()
-    )
+    fast = sf.coalesce(sf.col("_scan")["certain"], sf.lit(False)) & _unit_rule()
     for ok, _ in rules:
         fast = fast & ok
     values = [column.alias(name) for (_, column), name in zip(rules, EVENT_FIELDS, strict=True)]
-    sources = [sf.col(name) for name in SOURCE_COLUMNS[1:]]
-    check = [*values, sf.col("_raw"), *sources, fast.alias("_fast")]
-    keep = [
-        *(sf.col(name) for name in EVENT_FIELDS),
-        sf.when(sf.col("_fast"), sf.lit(None)).otherwise(sf.col("_raw")).alias("value_bytes"),
-        *sources,
-        sf.col("_fast"),
+    check = [
+        *values,
+        sf.when(fast, sf.lit(None)).otherwise(sf.col("_raw")).alias("value_bytes"),
+        *(sf.col(name) for name in SOURCE_COLUMNS[1:]),
+        fast.alias("_fast"),
     ]
-    return parse, check, keep
+    return parse, check
 
 
 VERDICT: Final = t.StructType(
@@ -283,13 +275,19 @@ def classify(raw: DataFrame) -> DataFrame:
     opposite. A null value (a tombstone) is judged as empty bytes, like any other record
     that is not JSON.
     """
-    judge, classified = _classify_columns()
-    return prepare(raw).select("*", judge).select(*classified)
+    return judge(prepare(raw))
+
+
+def judge(prepared: DataFrame) -> DataFrame:
+    """:func:`classify`'s second half, over :func:`prepare`'s output (schema
+    :data:`CLASSIFIED`): the contract judges the records the fast path did not accept."""
+    verdict, classified = _classify_columns()
+    return prepared.select("*", verdict).select(*classified)
 
 
 @functools.cache
 def _classify_columns() -> tuple[Column, list[Column]]:
-    """:func:`classify`'s projections after :func:`prepare` (built once per process)."""
+    """:func:`judge`'s projections (built once per process)."""
     slow = sf.arrow_udf(judge_values, VERDICT)  # type: ignore[call-overload]  # stubs omit structs
     # Deterministic in fact, but marked otherwise as an optimiser barrier: Spark must not
     # push a later filter on the verdict below the UDF (it would run the UDF twice).

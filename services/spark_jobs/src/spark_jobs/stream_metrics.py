@@ -123,26 +123,26 @@ REGISTRY.register(COMMIT_LATENCY)
 _newest = [0.0]  # newest event time seen (MAX_EVENT_TIME never goes back)
 
 
-def batch_observation() -> list[Column]:
-    """Aggregates over a classified batch (:data:`spark_jobs.classify.CLASSIFIED`),
-    observed while its Bronze rows are written (``DataFrame.observe``): the valid rows,
-    their event times (Unix µs, comma-separated: the commit time is only known after
-    the write, so the latency buckets are counted then) and the rows per error type.
-    See :func:`record_batch`."""
+def batch_observation(valid: Column, *, errors: bool) -> list[Column]:
+    """Aggregates over a micro-batch's rows, observed while its Bronze rows are written
+    (``DataFrame.observe``): the rows that go to Bronze (``valid``), their event times
+    (Unix µs, comma-separated: the commit time is only known after the write, so the
+    latency buckets are counted then) and, with ``errors``, the rows per error type of a
+    classified frame (:data:`spark_jobs.classify.CLASSIFIED`). See :func:`record_batch`."""
     from pyspark.sql import functions as sf
 
-    valid = sf.col("error_type").isNull()
     event_us = sf.collect_list(sf.when(valid, sf.unix_micros(sf.col("timestamp"))))
+    kinds = ErrorType if errors else ()
     return [
         sf.count_if(valid).alias("rows"),
         sf.array_join(event_us.cast("array<string>"), ",").alias("event_us"),
-        *(sf.count_if(sf.col("error_type") == kind.value).alias(kind.value) for kind in ErrorType),
+        *(sf.count_if(sf.col("error_type") == kind.value).alias(kind.value) for kind in kinds),
     ]
 
 
 def record_batch(stats: Mapping[str, Any], committed_at: float) -> None:
-    """Update the batch metrics from one batch's :func:`batch_observation` (as a dict)
-    once its Bronze rows were committed at ``committed_at`` (Unix seconds)."""
+    """Update the batch metrics from one :func:`batch_observation` (as a dict) once its
+    Bronze rows were committed at ``committed_at`` (Unix seconds)."""
     for kind in ErrorType:
         DEAD_LETTERS.labels(kind.value).inc(int(stats.get(kind.value) or 0))
     committed = int(stats.get("rows") or 0)
