@@ -2,7 +2,7 @@
 # Install what the build and tests need and a fresh machine may lack.
 #   scripts/tools.sh system      apt packages: JDK 17, Maven, PostgreSQL server (run as root)
 #   scripts/tools.sh python      uv, then the locked Python environment (.venv)
-#   scripts/tools.sh jars        the JVM jars from Maven Central (cached in ~/.cache/iotpipe/jars)
+#   scripts/tools.sh jars        the JVM jars from Maven Central and the Spark jobs' jar (cached in ~/.cache/iotpipe/jars)
 #   scripts/tools.sh checkov     checkov, in its own tool environment
 #   scripts/tools.sh tofu        OpenTofu, built from source through the Go module proxy
 #   scripts/tools.sh helm        helm, built from source with `go install` (pinned version)
@@ -50,7 +50,7 @@ python_env() {
 }
 
 jars() {
-  say "JVM jars (Maven Central)"
+  say "JVM jars (Maven Central) and the Spark jobs' jar"
   uv run --frozen iotpipe jars >/dev/null
 }
 
