@@ -35,6 +35,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from annotated_types import Ge, Le, MaxLen, MinLen
+from py4j.java_gateway import JavaPackage
 from pydantic import AwareDatetime
 from pydantic.fields import FieldInfo
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -113,12 +114,13 @@ def _scanner() -> Column:
     spark = SparkSession.active()
     jvm: Any = spark._jvm
     returns = spark._jsparkSession.parseDataType(t.StructType(fields).json())
-    scanner = jvm.org.apache.spark.sql.functions.udf(
-        getattr(jvm, SCANNER_CLASS)(",".join(spec)), returns
-    )
-    # Deterministic in fact; marked otherwise so that the optimiser never copies the call
-    # into a filter or a second projection (each copy would parse every record again).
-    scanner = scanner.asNondeterministic()
+    scanner_class = getattr(jvm, SCANNER_CLASS)
+    if isinstance(scanner_class, JavaPackage):  # py4j's answer for a class it cannot find
+        raise RuntimeError(
+            f"{SCANNER_CLASS} is not on Spark's classpath: start Spark with "
+            "iotpipe.spark.session(), or add iotpipe-spark-jobs.jar (`iotpipe jars` builds it)"
+        )
+    scanner = scanner_class.udf(",".join(spec), returns)  # (nondeterministic: see its doc)
     arguments = jvm.org.apache.spark.api.python.PythonUtils.toSeq([_to_java_column("value")])
     return ClassicColumn(scanner.apply(arguments))
 

@@ -5,6 +5,9 @@ import java.util.Arrays;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.api.java.UDF1;
+import org.apache.spark.sql.expressions.UserDefinedFunction;
+import org.apache.spark.sql.functions;
+import org.apache.spark.sql.types.DataType;
 
 /**
  * The fast path's parser (see spark_jobs.classify): one pass over a Kafka record value that
@@ -79,6 +82,18 @@ public final class FlatJsonScanner implements UDF1<byte[], Row> {
       }
       names[i] = parts[0].getBytes(StandardCharsets.US_ASCII);
     }
+  }
+
+  /**
+   * The scanner as a Spark function of a binary column, returning {@code returnType} (a
+   * struct of {@code certain} and the spec's fields, in order). Marked nondeterministic so
+   * that the optimiser never copies the call into a filter or a second projection (each copy
+   * would read every record again). A static factory, so that Java picks the UDF1 overload
+   * of {@code functions.udf} (a caller through reflection, such as py4j, may pick the
+   * untyped one).
+   */
+  public static UserDefinedFunction udf(String spec, DataType returnType) {
+    return functions.udf(new FlatJsonScanner(spec), returnType).asNondeterministic();
   }
 
   @Override
