@@ -14,9 +14,9 @@ One fresh single-node broker and one local[2] SparkSession, three phases:
    warms the JVM's compiler up for both).
 3. **Latency** — the job runs with a 1 s trigger while the sensor simulator sends fresh
    events (event time = now) at a fixed 10,000 events/s, for ``WARM_UP_SECONDS`` and
-   then ``LATENCY_SECONDS`` more. The latency of a row is its batch's commit time (the
-   mtime of the file sink's ``_spark_metadata/<batch>`` entry, written after the
-   batch's files) minus its event time; p50/p95/p99 over the rows of the measured
+   then ``LATENCY_SECONDS`` more. The latency of a row is its commit time (the mtime of
+   the first entry of the file sink's ``_spark_metadata`` log that lists its file,
+   written after the files) minus its event time; p50/p95/p99 over the rows of the measured
    seconds (every row must be committed, warm-up included). If the job cannot keep up,
    the rows not committed ``DRAIN_SECONDS`` after the producer stopped are reported
    (``latency_rows_committed`` < ``latency_events``) and the target is not met. The
@@ -174,21 +174,19 @@ async def paced_producer(settings: KafkaSettings, seconds: float, rate: int) -> 
 def commit_latencies(spark: Any, lake: Lake, since: float) -> dict[str, float]:
     """p50/p95/p99 of (batch commit time - event time) over the Bronze rows whose event
     time is ``since`` (Unix seconds) or later."""
+    from local_pipeline.accounting import commit_times
     from pyspark.sql import functions as sf
 
-    log = Path(lake.bronze) / "_spark_metadata"
-    commits = []
-    for entry in log.iterdir():
-        if entry.name.isdigit():
-            for line in entry.read_text().splitlines()[1:]:
-                commits.append((orjson.loads(line)["path"], entry.stat().st_mtime))
-    files = spark.createDataFrame(commits, "path string, committed double")
+    files = spark.createDataFrame(
+        list(commit_times(lake.bronze).items()), "file string, committed double"
+    )
     rows = spark.read.parquet(lake.bronze).select(
-        sf.input_file_name().alias("path"), sf.unix_micros("timestamp").alias("event_us")
+        sf.element_at(sf.split(sf.input_file_name(), "/"), -1).alias("file"),
+        sf.unix_micros("timestamp").alias("event_us"),
     )
     latency = (
         rows.where(sf.col("event_us") >= int(since * 1_000_000))
-        .join(files, "path")
+        .join(files, "file")
         .select((sf.col("committed") - sf.col("event_us") / 1e6).alias("latency"))
     )
     p50, p95, p99 = latency.select(
