@@ -408,7 +408,9 @@ class BronzeStream:
         prepared = prepare(batch).observe(OBSERVATION, *_observed())
         certain = prepared.where(sf.col("_fast")).select(*_bronze_columns())._jdf
         self.bronze_sink.addBatch(certain_id, certain)
-        stream_metrics.record_batch(stats := _observation(certain, OBSERVATION), time.time())
+        committed_at = time.time()
+        stats = _observation(certain, OBSERVATION)
+        stream_metrics.record_batch(stats, committed_at)
         certain_s = time.perf_counter() - started
         unsure = stats.pop("unsure")
         judged = self._commit_judged(_unsure(_only(batch, unsure)) if unsure else None, judged_id)
