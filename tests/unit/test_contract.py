@@ -22,7 +22,6 @@ from iotpipe.contract import (
     SensorType,
     json_schema,
     parse_event,
-    spark_schema,
 )
 
 
@@ -143,16 +142,6 @@ def test_json_schema_accepts_what_the_model_writes_and_rejects_what_it_refuses()
     validator.validate(orjson.loads(SensorEvent.model_validate(valid()).to_json()))
     assert not validator.is_valid({k: v for k, v in valid().items() if k != "value"})
     assert not validator.is_valid(valid(sensor_type="radiation"))
-
-
-def test_spark_schema_is_derived_from_the_model() -> None:
-    schema = spark_schema()
-    assert schema.fieldNames() == list(SensorEvent.model_fields)
-    types = {f.name: f.dataType.simpleString() for f in schema.fields}
-    assert types["value"] == "double"
-    assert types["schema_version"] == "bigint"
-    assert types["timestamp"] == "string"
-    assert all(f.nullable for f in schema.fields)
 
 
 def test_committed_json_schema_file_matches_the_model() -> None:

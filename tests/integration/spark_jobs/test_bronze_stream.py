@@ -17,7 +17,7 @@ import orjson
 import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from spark_jobs.bronze_stream import SUMMARY_TABLE, BronzeSettings, BronzeStream, kafka_options
 from spark_jobs.schemas import BRONZE
 from spark_jobs.stream_metrics import LATENCY_BUCKETS
@@ -201,20 +201,28 @@ async def test_every_record_lands_once_and_the_summary_respects_the_watermark(
     assert (base + timedelta(minutes=30), SensorType.HUMIDITY.value) not in summary, "still open"
 
 
+async def one_batch(
+    spark: SparkSession, kafka: KafkaSettings, lake: Lake
+) -> tuple[Produced, BronzeStream, DataFrame]:
+    """A mixed topic, a job over it, and the whole topic as one batch for its ``ingest``."""
+    produced = await produce_mixed(kafka, valid=60, per_kind=2)
+    job = BronzeStream(spark, BronzeSettings(metrics_port=0, tasks=2), kafka, lake)
+    batch = (
+        spark.read.format("kafka")
+        .options(**kafka_options(kafka))
+        .option("subscribe", kafka.events_topic)
+        .load()
+    )
+    return produced, job, batch
+
+
 async def test_a_batch_run_again_after_its_bronze_commit_only_resends_its_dead_letters(
     spark: SparkSession, bronze_kafka: KafkaSettings, bronze_lake: Lake
 ) -> None:
-    """What a restart does with a batch that died between its Bronze commit and the end of
-    its DLQ write: Bronze is not written again, every dead letter is sent again (same key),
-    and nothing is counted twice."""
-    produced = await produce_mixed(bronze_kafka, valid=60, per_kind=2)
-    job = BronzeStream(spark, BronzeSettings(metrics_port=0, tasks=2), bronze_kafka, bronze_lake)
-    batch = (
-        spark.read.format("kafka")
-        .options(**kafka_options(bronze_kafka))
-        .option("subscribe", bronze_kafka.events_topic)
-        .load()
-    )
+    """What a restart does with a batch that died after both its Bronze commits, before the
+    end of its DLQ write: Bronze is not written again, every dead letter is sent again
+    (same key), and nothing is counted twice."""
+    produced, job, batch = await one_batch(spark, bronze_kafka, bronze_lake)
     before = metric_samples()
     job.ingest(batch, 0)
     after_first = metric_samples()
@@ -233,14 +241,7 @@ async def test_a_batch_that_died_between_its_two_bronze_commits_is_completed_onc
     """A restart after the certain records' commit and before the judged ones': the run
     again commits only the judged records (valid and lax ones to Bronze, the rest to the
     DLQ), and the metrics of the two runs add up to the batch's."""
-    produced = await produce_mixed(bronze_kafka, valid=60, per_kind=2)
-    job = BronzeStream(spark, BronzeSettings(metrics_port=0, tasks=2), bronze_kafka, bronze_lake)
-    batch = (
-        spark.read.format("kafka")
-        .options(**kafka_options(bronze_kafka))
-        .option("subscribe", bronze_kafka.events_topic)
-        .load()
-    )
+    produced, job, batch = await one_batch(spark, bronze_kafka, bronze_lake)
 
     def crash(*_: object) -> dict:
         raise RuntimeError("killed between the two commits")

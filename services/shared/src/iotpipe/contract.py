@@ -1,7 +1,8 @@
 """The event contract: one definition of a sensor reading, used everywhere.
 
-The producer serialises :class:`SensorEvent`, the streaming job derives its Spark
-schema from it (:func:`spark_schema`), the JSON Schema file is generated from it
+The producer serialises :class:`SensorEvent`, the streaming job derives its fast
+path's Spark schema and rules from it (:mod:`spark_jobs.classify`) and judges every
+other record with :func:`parse_event`, the JSON Schema file is generated from it
 (:func:`json_schema`), and the quality suites read the physical bounds from
 :data:`SENSOR_TYPES`. Nothing else in the project restates these facts.
 
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final, get_args, get_origin
+from typing import Any, Final
 from uuid import UUID
 
 import orjson
@@ -29,9 +30,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-
-if TYPE_CHECKING:
-    from pyspark.sql.types import StructType
 
 SCHEMA_VERSION: Final = 1
 """The newest schema version this code writes; readers accept 1..SCHEMA_VERSION."""
@@ -242,35 +240,6 @@ def json_schema_text() -> str:
     return (
         orjson.dumps(json_schema(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
         + "\n"
-    )
-
-
-def spark_schema() -> StructType:
-    """The Spark schema that the streaming job parses ``sensor-events`` with.
-
-    Every field is nullable so that a missing field parses to null and can be
-    classified, rather than failing the whole batch. ``timestamp`` is read as a
-    string and converted by the job (so that a bad timestamp is classifiable too).
-    """
-    from pyspark.sql import types as t
-
-    def spark_type(annotation: Any) -> t.DataType:
-        if get_origin(annotation) is not None:  # Optional[X] / X | None
-            (inner,) = [arg for arg in get_args(annotation) if arg is not type(None)]
-            return spark_type(inner)
-        if annotation is float:
-            return t.DoubleType()
-        if annotation is int:
-            return t.LongType()
-        if annotation is bool:
-            return t.BooleanType()
-        return t.StringType()  # str, UUID, enums, timestamps (parsed by the job)
-
-    return t.StructType(
-        [
-            t.StructField(name, spark_type(field.annotation), nullable=True)
-            for name, field in SensorEvent.model_fields.items()
-        ]
     )
 
 
