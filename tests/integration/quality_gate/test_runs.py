@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -178,3 +181,24 @@ def test_bronze_window_not_aligned_to_hours_counts_exact_rows(
     result = run(client, Layer.BRONZE, window)
     assert result["verdict"] == "pass", result["failed_expectations"]
     assert result["row_count"] == lakedata.SENSORS * 20 * 60 // lakedata.EVERY_S
+
+
+def test_bronze_reads_only_the_files_the_streaming_sink_committed(
+    client: TestClient, lake: Lake
+) -> None:
+    """The stream writes Bronze's files in place and commits them to ``_spark_metadata``
+    afterwards: a file being written (empty) and one of an attempt that died (a copy) sit
+    beside the committed ones, and the gate reads neither."""
+    lakedata.write(lake, Layer.BRONZE, lakedata.readings(HOUR))
+    root = Path(lake.bronze)
+    committed = sorted(root.rglob("*.parquet"))
+    log = root / "_spark_metadata"
+    log.mkdir()
+    lines = [json.dumps({"path": f.as_uri(), "action": "add"}) for f in committed]
+    (log / "0").write_text("\n".join(["v1", *lines]))
+    (committed[0].parent / "part-00001-being-written.c000.snappy.parquet").touch()
+    shutil.copy(committed[0], committed[0].parent / "part-00000-died.c000.snappy.parquet")
+
+    result = run(client, Layer.BRONZE, HOUR)
+    assert result["verdict"] == "pass", result["failed_expectations"]
+    assert result["row_count"] == lakedata.SENSORS * 3600 // lakedata.EVERY_S

@@ -31,6 +31,7 @@ from iotpipe import kafka
 from iotpipe.contract import ErrorType
 from iotpipe.dlq import DeadLetter
 from iotpipe.lake import Lake
+from iotpipe.lakefs import committed_files, filesystem
 from iotpipe.settings import KafkaSettings
 from iotpipe.windows import Window
 
@@ -188,21 +189,9 @@ def window_of(spark: SparkSession, lake: Lake) -> Window:
 
 
 def commit_times(bronze: str) -> dict[str, float]:
-    """Bronze data file name -> when the file sink committed it (its batch log's mtime)."""
-    log = Path(bronze) / "_spark_metadata"
-    if not log.exists():
-        return {}
-
-    def batch(path: Path) -> int:
-        return int(path.name.split(".")[0])
-
-    entries = [p for p in log.iterdir() if p.name.split(".")[0].isdigit()]
-    times: dict[str, float] = {}
-    for path in sorted(entries, key=batch):  # a compacted log repeats older batches: first wins
-        committed = path.stat().st_mtime
-        for line in path.read_text().splitlines()[1:]:
-            times.setdefault(json.loads(line)["path"].rsplit("/", 1)[-1], committed)
-    return times
+    """Bronze data file name -> when the file sink committed it."""
+    fs, root = filesystem(bronze)
+    return committed_files(fs, root) or {}
 
 
 def latency(bronze: DataFrame, lake: Lake, late_ids: set[str]) -> dict[str, float]:

@@ -2,8 +2,11 @@
 
 Small slices become a pandas DataFrame (pyarrow reads the Parquet partitions; no JVM);
 large ones a Spark DataFrame. Both keep exactly the rows with the layer's time column
-in ``[start, end)``. Files Spark is still writing are not visible to either: Spark
-writes to temporary names (``_``/``.`` prefixes), which both readers skip.
+in ``[start, end)``. Both read only committed files: a batch writer renames its files
+into place (temporary names start with ``_`` or ``.``, which are skipped), and where a
+streaming file sink writes (Bronze), only the files its ``_spark_metadata`` log lists
+(:func:`iotpipe.lakefs.committed_files`): it writes in place, so the folder also holds
+files being written and those of an attempt that died.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
 from iotpipe.lake import Lake
-from iotpipe.lakefs import filesystem
+from iotpipe.lakefs import committed_files, filesystem
 from iotpipe.windows import Window
 from quality_gate.layers import LayerSpec
 
@@ -46,28 +49,41 @@ class Slice:
     window: Window
     location: str
     """The table's location in the lake (as configured: local path or s3a:// URI)."""
-    partitions: tuple[str, ...]
-    """Partition folders under ``location`` that exist."""
+    files: tuple[str, ...]
+    """The committed data files of the window's partitions, relative to ``location``."""
     file_rows: int
-    """Rows in those partitions' files (from Parquet footers): an upper bound of the slice."""
+    """Rows in those files (from Parquet footers): an upper bound of the slice."""
 
     @classmethod
     def locate(cls, lake: Lake, spec: LayerSpec, window: Window) -> Slice:
         location = spec.location(lake)
         fs, root = filesystem(location)
-        existing = tuple(
-            part
+        committed = committed_files(fs, root)
+        files = tuple(
+            entry.path.removeprefix(f"{root}/")
             for part in spec.partitions(window)
             if fs.get_file_info(f"{root}/{part}").type == pafs.FileType.Directory
+            for entry in fs.get_file_info(pafs.FileSelector(f"{root}/{part}", recursive=True))
+            if entry.type == pafs.FileType.File
+            and not entry.base_name.startswith(("_", "."))
+            and (committed is None or entry.base_name in committed)
         )
-        rows = sum(_dataset(fs, root, part, spec).count_rows() for part in existing)
-        return cls(spec, window, location, existing, rows)
+        rows = _dataset(fs, root, files, spec).count_rows() if files else 0
+        return cls(spec, window, location, files, rows)
 
     def to_pandas(self) -> pd.DataFrame:
         import pandas as pd
 
         fs, root = filesystem(self.location)
-        tables = [_utc(_dataset(fs, root, part, self.spec).to_table()) for part in self.partitions]
+        by_partition: dict[str, list[str]] = {}
+        for file in self.files:
+            by_partition.setdefault(file.rsplit("/", 1)[0], []).append(file)
+        # one dataset per partition, joined permissively: partitions written by different
+        # versions may have different columns
+        tables = [
+            _utc(_dataset(fs, root, tuple(files), self.spec).to_table())
+            for files in by_partition.values()
+        ]
         tables = [table for table in tables if table.num_rows]
         if not tables:
             return pd.DataFrame({name: pd.Series(dtype=object) for name in self.spec.columns})
@@ -84,12 +100,12 @@ class Slice:
     def to_spark(self, spark: SparkSession) -> DataFrame:
         from pyspark.sql import functions as sf
 
-        if not self.partitions:
+        if not self.files:
             return spark.createDataFrame([], self.spec.schema)
         frame = (
             spark.read.option("basePath", self.location)
             .option("mergeSchema", "true")
-            .parquet(*(f"{self.location}/{part}" for part in self.partitions))
+            .parquet(*(f"{self.location}/{file}" for file in self.files))
         )
         column = self.spec.time_column
         if column not in frame.columns:
@@ -100,13 +116,13 @@ class Slice:
         return frame.where((sf.col(column) >= start) & (sf.col(column) < end))
 
 
-def _dataset(fs: pafs.FileSystem, root: str, part: str, spec: LayerSpec) -> ds.Dataset:
+def _dataset(fs: pafs.FileSystem, root: str, files: tuple[str, ...], spec: LayerSpec) -> ds.Dataset:
     partitioning = ds.partitioning(
         pa.schema([(name, _PARTITION_TYPES[name]) for name in spec.partition_columns]),
         flavor="hive",
     )
     return ds.dataset(
-        f"{root}/{part}",
+        [f"{root}/{file}" for file in files],
         filesystem=fs,
         format=_PARQUET,
         partitioning=partitioning,
