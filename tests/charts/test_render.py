@@ -90,7 +90,32 @@ def test_values_schema_rejects_bad_values():
         ("kafka__topics__events__partitions", 0, "partitions"),
         ("sensorSimulator__replica", 2, "replica"),
         ("qualityGate__resources__limits", None, "limits"),  # null deletes the key
+        # per-process state: one replica, never a rolling update (values.yaml says why)
+        ("dlqInspector__replicas", 2, "dlqInspector/replicas"),
+        ("qualityGate__replicas", 2, "qualityGate/replicas"),
+        ("warehouseLoader__replicas", 3, "warehouseLoader/replicas"),
+        ("qualityGate__strategy", "RollingUpdate", "qualityGate/strategy"),
+        # a budget that could block a drain of a single replica forever
+        ("serviceDefaults__maxUnavailable", 0, "maxUnavailable"),
+        ("dlqInspector__maxUnavailable", "0%", "maxUnavailable"),
     ]
     for key, value, hint in bad_values:
         with pytest.raises(HelmError, match=hint):
             render(**{key: value})
+
+
+def test_the_schema_says_why_the_stateful_services_run_one_replica():
+    import json
+
+    from .manifests import CHART
+
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    for key, doc in (
+        ("dlqInspector", "dlq-inspector.md"),
+        ("qualityGate", "quality-gate.md"),
+        ("warehouseLoader", "warehouse-loader.md"),
+    ):
+        replicas = schema["properties"][key]["properties"]["replicas"]
+        assert replicas["maximum"] == 1, key
+        assert "one replica" in replicas["description"], key
+        assert doc in replicas["description"], key

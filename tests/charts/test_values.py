@@ -18,23 +18,46 @@ def env(docs, service):
     return {v["name"]: v for v in container(docs, service)["env"]}
 
 
+# The services whose state is per process (a replay lock, verdicts in memory, a restart
+# that marks running loads interrupted): one replica, replaced with Recreate.
+SINGLE_REPLICA = ("dlq-inspector", "quality-gate", "warehouse-loader")
+
+
 def test_replicas():
     default = render()
     assert {d["metadata"]["name"]: d["spec"]["replicas"] for d in find(default, "Deployment")} == {
         "iotpipe-sensor-simulator": 1,
-        "iotpipe-dlq-inspector": 2,
-        "iotpipe-quality-gate": 2,
-        "iotpipe-warehouse-loader": 2,
+        "iotpipe-dlq-inspector": 1,
+        "iotpipe-quality-gate": 1,
+        "iotpipe-warehouse-loader": 1,
     }
-    changed = render(dlqInspector__replicas=5)
-    assert one(changed, "Deployment", "iotpipe-dlq-inspector")["spec"]["replicas"] == 5
-    assert one(changed, "Deployment", "iotpipe-quality-gate")["spec"]["replicas"] == 2
+    changed = render(sensorSimulator__replicas=5)
+    assert one(changed, "Deployment", "iotpipe-sensor-simulator")["spec"]["replicas"] == 5
+    assert one(changed, "Deployment", "iotpipe-quality-gate")["spec"]["replicas"] == 1
     dev = render("dev")
     assert {d["spec"]["replicas"] for d in find(dev, "Deployment")} == {1}
     assert {p["spec"]["replicas"] for p in find(dev, "KafkaNodePool")} == {1}
     brokers = render(kafka__brokers__replicas=5)
     assert one(brokers, "KafkaNodePool", "brokers")["spec"]["replicas"] == 5
     assert one(brokers, "KafkaNodePool", "controllers")["spec"]["replicas"] == 3
+
+
+def test_stateful_services_run_one_replica_with_recreate():
+    """The DLQ inspector, the quality gate and the loader never run two pods at once, and
+    their PodDisruptionBudget lets a drain evict the single pod instead of blocking it."""
+    for profile in ("default", "dev", "eks"):
+        docs = render(profile)
+        for service in SINGLE_REPLICA:
+            spec = one(docs, "Deployment", f"iotpipe-{service}")["spec"]
+            assert spec["replicas"] == 1, (profile, service)
+            assert spec["strategy"] == {"type": "Recreate"}, (profile, service)
+        simulator = one(docs, "Deployment", "iotpipe-sensor-simulator")["spec"]["strategy"]
+        assert simulator["type"] == "RollingUpdate"
+        for pdb in find(docs, "PodDisruptionBudget"):
+            assert pdb["spec"] == {
+                "maxUnavailable": 1,
+                "selector": pdb["spec"]["selector"],
+            }, pdb["metadata"]["name"]
 
 
 def test_resources_merge_over_the_defaults():
