@@ -326,3 +326,78 @@ def test_terraform_outputs_feed_the_chart(tmp_path):
         loader["LOADER_REDSHIFT_IAM_ROLE"]["value"]
         == values["warehouse"]["redshift"]["copyRoleArn"]
     )
+
+
+def terraform_spot_pool() -> tuple[dict[str, str], tuple[str, str]]:
+    """The spot node group as Terraform makes it (terraform/modules/eks): its taint as a
+    Kubernetes toleration would name it, and its node label (key, value)."""
+    import re
+
+    from .manifests import REPO
+
+    eks = REPO / "terraform/modules/eks"
+    variables = (eks / "variables.tf").read_text()
+
+    def default(name: str) -> str:
+        found = re.search(
+            rf'variable "{name}" {{[^}}]*?default\s*=\s*"([^"]+)"', variables, re.DOTALL
+        )
+        assert found, f"no default for {name} in {eks}/variables.tf"
+        return found.group(1)
+
+    main = (eks / "main.tf").read_text()
+    pool = re.search(r"spark-spot = \{(.*?)\n    \}", main, re.DOTALL)
+    assert pool, "no spark-spot node pool in terraform/modules/eks/main.tf"
+    taint = re.search(
+        r"taints\s*=\s*\[\{\s*key\s*=\s*var\.(\w+),\s*value\s*=\s*\"([^\"]*)\","
+        r"\s*effect\s*=\s*\"(\w+)\"\s*\}\]",
+        pool.group(1),
+    )
+    assert taint, "the spark-spot pool's taint is not in the expected form"
+    # The EKS API spells effects NO_SCHEDULE; Kubernetes spells them NoSchedule.
+    effect = "".join(part.capitalize() for part in taint.group(3).split("_"))
+    toleration = {
+        "key": default(taint.group(1)),
+        "operator": "Equal",
+        "value": taint.group(2),
+        "effect": effect,
+    }
+    assert "(var.pool_label_key) = each.key" in main
+    return toleration, (default("pool_label_key"), "spark-spot")
+
+
+def test_spark_executors_tolerate_terraforms_spot_taint():
+    toleration, (label, pool) = terraform_spot_pool()
+    assert toleration == {
+        "key": "iotpipe.io/spot",
+        "operator": "Equal",
+        "value": "true",
+        "effect": "NoSchedule",
+    }  # what the parser found, spelt out (the chart must equal it)
+    docs = render()
+    apps = [("SparkApplication", d["spec"]) for d in find(docs, "SparkApplication")]
+    apps += [
+        ("ScheduledSparkApplication", d["spec"]["template"])
+        for d in find(docs, "ScheduledSparkApplication")
+    ]
+    assert len(apps) == 4
+    for kind, spec in apps:
+        executor, driver = spec["executor"], spec["driver"]
+        assert executor["tolerations"] == [toleration], kind
+        preferred = executor["affinity"]["nodeAffinity"][
+            "preferredDuringSchedulingIgnoredDuringExecution"
+        ]
+        assert preferred[0]["preference"]["matchExpressions"] == [
+            {"key": label, "operator": "In", "values": [pool]}
+        ], kind
+        # Nothing is required: executors still schedule where there is no spot node.
+        assert (
+            "requiredDuringSchedulingIgnoredDuringExecution"
+            not in executor["affinity"]["nodeAffinity"]
+        )
+        # Drivers must not be interrupted: they stay off the spot group.
+        assert "tolerations" not in driver, kind
+    changed = render(spark__executor__tolerations=[], spark__driver__nodeSelector={label: "system"})
+    stream = one(changed, "SparkApplication", "iotpipe-bronze-stream")["spec"]
+    assert "tolerations" not in stream["executor"]
+    assert stream["driver"]["nodeSelector"] == {label: "system"}

@@ -7,8 +7,24 @@
 {{- define "iotpipe.spark.pod" -}}
 {{- $root := .root -}}
 cores: {{ .role.cores }}
+{{- with .role.coreRequest }}
+coreRequest: {{ . | quote }}
+{{- end }}
 coreLimit: {{ .role.coreLimit | quote }}
 memory: {{ .role.memory | quote }}
+{{- /* Placement: executors tolerate (and prefer) Terraform's spot group, drivers stay on demand (values.yaml). */}}
+{{- with .role.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .role.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .role.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- /* HotSpot skips compiling methods over 8,000 bytes of bytecode; whole-stage codegen
 writes bigger ones for the stream's classification (docs/bronze-stream.md). */}}
 javaOptions: "-XX:-DontCompileHugeMethods"
