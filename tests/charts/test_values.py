@@ -193,15 +193,14 @@ def test_spark_applications():
     stream = one(docs, "SparkApplication", "iotpipe-bronze-stream")["spec"]
     assert stream["restartPolicy"]["type"] == "Always"
     assert stream["arguments"] == ["bronze_stream"]
-    assert stream["monitoring"]["exposeDriverMetrics"]
-    assert stream["monitoring"]["prometheus"]
     assert stream["sparkVersion"] == "4.1.3"
     assert stream["driver"]["ports"] == [
-        {"name": "stream-metrics", "containerPort": 9108, "protocol": "TCP"}
+        {"name": "jmx-metrics", "containerPort": 8090, "protocol": "TCP"},
+        {"name": "stream-metrics", "containerPort": 9108, "protocol": "TCP"},
     ]
     driver_env = {v["name"]: v.get("value") for v in stream["driver"]["env"]}
     assert driver_env["BRONZE_METRICS_PORT"] == "9108"
-    assert "ports" not in stream["executor"]
+    assert [p["name"] for p in stream["executor"]["ports"]] == ["jmx-metrics"]
     assert stream["sparkConf"]["spark.python.daemon.module"] == "iotpipe.spark_daemon"
     # one task per executor core
     bigger = render(spark__executor__instances=3, spark__executor__cores=2)
@@ -235,7 +234,8 @@ def test_spark_applications():
     )
     dev = one(render("dev"), "SparkApplication", "iotpipe-bronze-stream")["spec"]
     assert dev["sparkConf"]["spark.hadoop.fs.s3a.endpoint"] == "http://minio.iotpipe.svc:9000"
-    assert "monitoring" not in dev
+    assert "javaagent" not in dev["driver"]["javaOptions"]  # values-dev: spark.monitoring off
+    assert "ports" not in dev["executor"]
 
 
 def test_warehouse_settings():
@@ -401,3 +401,56 @@ def test_spark_executors_tolerate_terraforms_spot_taint():
     stream = one(changed, "SparkApplication", "iotpipe-bronze-stream")["spec"]
     assert "tolerations" not in stream["executor"]
     assert stream["driver"]["nodeSelector"] == {label: "system"}
+
+
+def test_spark_jmx_exporter_is_wired_to_its_config_and_the_pod_monitor():
+    """Every driver and executor runs the image's JMX exporter agent with the rules the chart
+    ships in a ConfigMap, on the port the Spark PodMonitor scrapes."""
+    import re
+
+    import yaml
+
+    from .manifests import CHART
+
+    docs = render()
+    configmap = one(docs, "ConfigMap", "iotpipe-spark-metrics")
+    shipped = (CHART / "files/observability/spark/jmx-exporter.yaml").read_text()
+    assert yaml.safe_load(configmap["data"]["jmx-exporter.yaml"]) == yaml.safe_load(shipped)
+    monitor = one(docs, "PodMonitor", "iotpipe-spark")["spec"]["podMetricsEndpoints"]
+    assert [e["port"] for e in monitor] == ["jmx-metrics", "stream-metrics"]
+    apps = [d["spec"] for d in find(docs, "SparkApplication")]
+    apps += [d["spec"]["template"] for d in find(docs, "ScheduledSparkApplication")]
+    assert len(apps) == 4
+    for spec in apps:
+        # The operator's own monitoring block would attach a second agent on the same port.
+        assert "monitoring" not in spec
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        assert volumes["spark-metrics"]["configMap"]["name"] == "iotpipe-spark-metrics"
+        assert spec["sparkConf"]["spark.metrics.conf.*.sink.jmx.class"] == (
+            "org.apache.spark.metrics.sink.JmxSink"
+        )
+        assert spec["sparkConf"]["spark.metrics.namespace"] == "${spark.app.name}"
+        assert spec["sparkConf"]["spark.sql.streaming.metricsEnabled"] == "true"
+        for role in ("driver", "executor"):
+            agent = re.search(r"-javaagent:(\S+)=(\d+):(\S+)", spec[role]["javaOptions"])
+            assert agent, role
+            jar, port, config = agent.groups()
+            assert jar == "/opt/iotpipe/jmx_prometheus_javaagent.jar"
+            mount = next(m for m in spec[role]["volumeMounts"] if m["name"] == "spark-metrics")
+            assert config == f"{mount['mountPath']}/jmx-exporter.yaml"
+            ports = {p["name"]: p["containerPort"] for p in spec[role]["ports"]}
+            assert ports["jmx-metrics"] == int(port) == 8090, role
+            assert "-XX:-DontCompileHugeMethods" in spec[role]["javaOptions"]
+    # The port follows the value, everywhere.
+    moved = render(spark__monitoring__port=9400)
+    stream = one(moved, "SparkApplication", "iotpipe-bronze-stream")["spec"]
+    assert "=9400:" in stream["executor"]["javaOptions"]
+    assert {"name": "jmx-metrics", "containerPort": 9400, "protocol": "TCP"} in stream["driver"][
+        "ports"
+    ]
+    policy = one(moved, "NetworkPolicy", "iotpipe-spark")["spec"]["ingress"][1]
+    assert {"port": 9400, "protocol": "TCP"} in policy["ports"]
+    off = render(spark__monitoring__enabled=False)
+    assert not find(off, "ConfigMap", "iotpipe-spark-metrics")
+    monitor = one(off, "PodMonitor", "iotpipe-spark")["spec"]["podMetricsEndpoints"]
+    assert [e["port"] for e in monitor] == ["stream-metrics"]

@@ -3,9 +3,41 @@
 {{- printf "%s-spark" (include "iotpipe.fullname" .) -}}
 {{- end -}}
 
+{{/* Name of the ConfigMap with the JMX exporter's rules (spark/metrics-configmap.yaml). */}}
+{{- define "iotpipe.spark.metricsConfigMap" -}}
+{{- printf "%s-spark-metrics" (include "iotpipe.fullname" .) -}}
+{{- end -}}
+
+{{/* Where the driver and executor pods mount that ConfigMap. */}}
+{{- define "iotpipe.spark.metricsDir" -}}
+/etc/iotpipe/spark-metrics
+{{- end -}}
+
+{{/*
+The JVM options of a driver or executor: HotSpot compiles huge methods (whole-stage codegen
+writes methods over its 8,000-byte limit for the stream's classification; docs/bronze-stream.md)
+and, with spark.monitoring.enabled, the JMX exporter agent the image ships serves the JVM's
+MBeans as Prometheus text on spark.monitoring.port, with the rules in the ConfigMap above.
+The agent is attached here, not through the operator's `monitoring` block: that block would
+set spark.metrics.namespace to "<namespace>.<app>" (the rules read the app from a name without
+dots), and with configFile and metricsPropertiesFile both set its webhook adds no port.
+*/}}
+{{- define "iotpipe.spark.javaOptions" -}}
+{{- $m := .Values.spark.monitoring -}}
+{{- $options := list "-XX:-DontCompileHugeMethods" -}}
+{{- if $m.enabled -}}
+{{- $options = append $options (printf "-javaagent:%s=%d:%s/jmx-exporter.yaml" $m.agentJar (int $m.port) (include "iotpipe.spark.metricsDir" .)) -}}
+{{- end -}}
+{{- join " " $options -}}
+{{- end -}}
+
 {{/* Driver/executor pod settings shared by both roles. Call with (dict "root" $ "role" $values). */}}
 {{- define "iotpipe.spark.pod" -}}
 {{- $root := .root -}}
+{{- $ports := .ports | default list -}}
+{{- if $root.Values.spark.monitoring.enabled -}}
+{{- $ports = prepend $ports (dict "name" "jmx-metrics" "containerPort" (int $root.Values.spark.monitoring.port) "protocol" "TCP") -}}
+{{- end -}}
 cores: {{ .role.cores }}
 {{- with .role.coreRequest }}
 coreRequest: {{ . | quote }}
@@ -25,9 +57,7 @@ tolerations:
 affinity:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- /* HotSpot skips compiling methods over 8,000 bytes of bytecode; whole-stage codegen
-writes bigger ones for the stream's classification (docs/bronze-stream.md). */}}
-javaOptions: "-XX:-DontCompileHugeMethods"
+javaOptions: {{ include "iotpipe.spark.javaOptions" $root | quote }}
 serviceAccount: {{ $root.Values.serviceAccounts.spark.name }}
 labels:
   {{- include "iotpipe.labels" (dict "root" $root "component" "spark") | nindent 2 }}
@@ -38,7 +68,7 @@ podSecurityContext:
   {{- include "iotpipe.podSecurityContext" 185 | nindent 2 }}
 securityContext:
   {{- include "iotpipe.containerSecurityContext" $root | nindent 2 }}
-{{- with .ports }}
+{{- with $ports }}
 ports:
   {{- toYaml . | nindent 2 }}
 {{- end }}
@@ -55,6 +85,9 @@ env:
 volumeMounts:
   - {name: tmp, mountPath: /tmp}
   - {name: work-dir, mountPath: /opt/spark/work-dir}
+  {{- if $root.Values.spark.monitoring.enabled }}
+  - {name: spark-metrics, mountPath: {{ include "iotpipe.spark.metricsDir" $root }}, readOnly: true}
+  {{- end }}
   {{- if $root.Values.kafka.enabled }}
   {{- include "iotpipe.kafkaCaMount" $root | nindent 2 }}
   {{- end }}
@@ -96,6 +129,13 @@ sparkConf:
   spark.hadoop.fs.s3a.endpoint: {{ . | quote }}
   {{- end }}
   spark.hadoop.fs.s3a.path.style.access: {{ $lake.s3.pathStyleAccess | quote }}
+  {{- if $s.monitoring.enabled }}
+  {{- /* What the JMX exporter's rules read (files/observability/spark/jmx-exporter.yaml):
+  Spark's JMX sink, metric names that start with the app name, Structured Streaming gauges. */}}
+  spark.metrics.conf.*.sink.jmx.class: org.apache.spark.metrics.sink.JmxSink
+  spark.metrics.namespace: ${spark.app.name}
+  spark.sql.streaming.metricsEnabled: "true"
+  {{- end }}
   {{- with $s.sparkConf }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
@@ -109,16 +149,12 @@ volumes:
     emptyDir: {sizeLimit: 2Gi}
   - name: work-dir
     emptyDir: {sizeLimit: 1Gi}
+  {{- if $s.monitoring.enabled }}
+  - name: spark-metrics
+    configMap:
+      name: {{ include "iotpipe.spark.metricsConfigMap" $root }}
+  {{- end }}
   {{- if $root.Values.kafka.enabled }}
   {{- include "iotpipe.kafkaCaVolume" $root | nindent 2 }}
   {{- end }}
-{{- if $s.monitoring.enabled }}
-monitoring:
-  exposeDriverMetrics: true
-  exposeExecutorMetrics: true
-  prometheus:
-    jmxExporterJar: /opt/iotpipe/jmx_prometheus_javaagent.jar
-    port: {{ $s.monitoring.port }}
-    portName: jmx-metrics
-{{- end }}
 {{- end -}}
