@@ -128,10 +128,30 @@ def test_skaffold_builds_and_wires_every_image():
     for values_file in release["valuesFiles"]:
         assert (REPO / values_file).is_file()
     templates = release["setValueTemplates"]
-    for image in ["iotpipe/spark", *(f"iotpipe/{n}" for n in SERVICES.values())]:
+    deployed = [
+        "iotpipe/spark",
+        "iotpipe/orchestrator",
+        *(f"iotpipe/{n}" for n in SERVICES.values()),
+    ]
+    for image in deployed:
         assert image in artifacts, image
         key = image.replace("/", "_").replace("-", "_")
         assert f"{{{{.IMAGE_REPO_{key}}}}}" in templates.values(), image
+        assert f"{{{{.IMAGE_TAG_{key}}}}}" in templates.values(), image
+    # Every value a template sets is one the chart has (an image's repository and tag).
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    for key in templates:
+        node = values
+        for part in key.split("."):
+            assert isinstance(node, dict) and part in node, key
+            node = node[part]
+    # The classic builder (no BuildKit); images FROM the two bases get them as build args.
+    assert config["build"]["local"]["useBuildkit"] is False
+    for image in ["iotpipe/orchestrator", *(f"iotpipe/{n}" for n in SERVICES.values())]:
+        assert artifacts[image]["requires"] == [
+            {"image": "iotpipe/base-builder", "alias": "BUILDER"},
+            {"image": "iotpipe/base", "alias": "BASE"},
+        ], image
     forwarded = {p["resourceName"] for p in config["portForward"]}
     assert {f"iotpipe-{n}" for n in SERVICES.values()} <= forwarded
     profiles = {p["name"] for p in config["profiles"]}
