@@ -143,7 +143,8 @@ def test_skaffold_builds_and_wires_every_image():
     for key in templates:
         node = values
         for part in key.split("."):
-            assert isinstance(node, dict) and part in node, key
+            assert isinstance(node, dict), key
+            assert part in node, key
             node = node[part]
     # The classic builder (no BuildKit); images FROM the two bases get them as build args.
     assert config["build"]["local"]["useBuildkit"] is False
