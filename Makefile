@@ -5,7 +5,7 @@ UV ?= uv
 RUN := $(UV) run --frozen
 export PATH := $(HOME)/.cache/iotpipe/bin:$(PATH)
 
-.PHONY: help setup demo test lint lint-py test-py bench up down status clean
+.PHONY: help setup demo test lint lint-py test-py bench up down status clean cluster-up cluster-down
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -45,3 +45,9 @@ status: ## What the local stack runs, and where
 
 clean: down ## Stop the stack and remove its state
 	rm -rf .pytest_cache .mypy_cache .ruff_cache
+
+cluster-up: ## Start a single-node Kubernetes cluster on this machine (scripts/cluster.sh; root)
+	@scripts/tools.sh cluster
+	@scripts/cluster.sh up
+cluster-down: ## Stop that cluster (only what cluster-up started)
+	@scripts/cluster.sh down

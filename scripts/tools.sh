@@ -10,6 +10,8 @@
 #   scripts/tools.sh etcd        etcd, built from the Go module proxy (orchestrator tests)
 #   scripts/tools.sh kube-apiserver  kube-apiserver, built from the Go module proxy (orchestrator tests; long)
 #   scripts/tools.sh prometheus  Prometheus server and promtool (Debian package; rules tests, e2e)
+#   scripts/tools.sh cluster     the single-node cluster's parts (scripts/cluster.sh): containerd,
+#                                runc, CNI plugins, iptables (Debian) and every Kubernetes binary
 #   scripts/tools.sh all         all of the above
 # Everything is cached outside the clone, keyed by version, so a second run is quick.
 set -euo pipefail
@@ -122,6 +124,13 @@ prometheus_tool() {
 etcd_tool() { IOTPIPE_CACHE="$CACHE" scripts/kube-apiserver.sh etcd; }
 kube_apiserver_tool() { IOTPIPE_CACHE="$CACHE" scripts/kube-apiserver.sh apiserver; }
 
+# The single-node cluster: Debian's container runtime and CNI plugins, and etcd plus every
+# Kubernetes component built from the Go module proxy (scripts/kube-apiserver.sh).
+cluster_tool() {
+  apt_install containerd runc containernetworking-plugins iptables conntrack openssl curl
+  IOTPIPE_CACHE="$CACHE" scripts/kube-apiserver.sh all
+}
+
 case "${1:-all}" in
   system) system ;;
   python) python_env ;;
@@ -133,6 +142,7 @@ case "${1:-all}" in
   etcd) etcd_tool ;;
   kube-apiserver) kube_apiserver_tool ;;
   prometheus) prometheus_tool ;;
+  cluster) cluster_tool ;;
   all) system; python_env; jars; checkov_tool; tofu_tool; helm_tool; hadolint_tool; prometheus_tool; etcd_tool; kube_apiserver_tool ;;
-  *) echo "usage: $0 [system|python|jars|checkov|tofu|helm|hadolint|prometheus|etcd|kube-apiserver|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [system|python|jars|checkov|tofu|helm|hadolint|prometheus|etcd|kube-apiserver|cluster|all]" >&2; exit 2 ;;
 esac

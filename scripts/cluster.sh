@@ -1,0 +1,398 @@
+#!/usr/bin/env bash
+# A real single-node Kubernetes cluster on this machine, every part built from the registries:
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy and kubectl
+# (scripts/kube-apiserver.sh builds them from the Go module proxy), containerd + runc and the CNI
+# plugins (Debian packages), and the pause image (k8s/pause, built by scripts/images.sh).
+#
+#   scripts/cluster.sh up                  start the cluster (idempotent); prints how to use it
+#   scripts/cluster.sh down                stop what `up` started (by pid) and clean up its pods
+#   scripts/cluster.sh status              what runs, and where
+#   scripts/cluster.sh load-images IMG...  copy local docker images into the node's containerd
+#   scripts/cluster.sh env                 the exports that point kubectl/helm at the cluster
+#
+# Addresses stay on this machine: the node's address (NODE_IP, default 10.250.0.1) is added to
+# the loopback device, pods get 10.244.0.0/24 (CNI ptp + host-local: every pod is a network
+# namespace with a veth routed by the host, no bridge), Services 10.96.0.0/16 (kube-proxy,
+# iptables). Nothing here forwards or masquerades traffic to any other host.
+# State lives in $IOTPIPE_CACHE/cluster (default ~/.cache/iotpipe/cluster), outside the clone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CACHE="${IOTPIPE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/iotpipe}"
+BIN="$CACHE/bin"
+STATE="${IOTPIPE_CLUSTER_STATE:-$CACHE/cluster}"
+RUN_DIR=/run/iotpipe-cluster
+NODE_NAME="${NODE_NAME:-iotpipe-node}"
+NODE_IP="${NODE_IP:-10.250.0.1}"
+POD_CIDR=10.244.0.0/24
+SERVICE_CIDR=10.96.0.0/16
+API_SERVICE_IP=10.96.0.1
+CLUSTER_DNS=10.96.0.10
+API_PORT="${API_PORT:-6443}"
+ETCD_PORT="${ETCD_PORT:-2479}"
+CNI_BIN="${CNI_BIN:-/usr/lib/cni}"
+PAUSE_IMAGE="${PAUSE_IMAGE:-docker.io/iotpipe/pause:3.10}"
+CONTEXT=iotpipe-local
+KUBECONFIG_FILE="$STATE/kubeconfig"
+export PATH="$BIN:$PATH"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { echo "cluster: $*" >&2; exit 1; }
+
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+
+# ---- certificates ---------------------------------------------------------------------------
+
+# cert <name> <CN> <O or ""> [SANs]: a key and a certificate signed by the cluster CA.
+cert() {
+  local name="$1" cn="$2" org="$3" sans="${4:-}" subj
+  [ -s "$STATE/pki/$name.crt" ] && return 0
+  subj="/CN=$cn"; [ -n "$org" ] && subj="/O=$org$subj"
+  openssl genrsa -out "$STATE/pki/$name.key" 2048 2>/dev/null
+  openssl req -new -key "$STATE/pki/$name.key" -subj "$subj" -out "$STATE/pki/$name.csr" 2>/dev/null
+  local ext="$STATE/pki/$name.ext"
+  {
+    echo "basicConstraints=CA:FALSE"
+    echo "keyUsage=critical,digitalSignature,keyEncipherment"
+    echo "extendedKeyUsage=serverAuth,clientAuth"
+    [ -n "$sans" ] && echo "subjectAltName=$sans"
+  } >"$ext"
+  openssl x509 -req -in "$STATE/pki/$name.csr" -CA "$STATE/pki/ca.crt" -CAkey "$STATE/pki/ca.key" \
+    -CAcreateserial -days 365 -sha256 -extfile "$ext" -out "$STATE/pki/$name.crt" 2>/dev/null
+  rm -f "$STATE/pki/$name.csr" "$ext"
+}
+
+pki() {
+  mkdir -p "$STATE/pki" && chmod 700 "$STATE/pki"
+  if [ ! -s "$STATE/pki/ca.crt" ]; then
+    say "cluster CA and certificates"
+    openssl genrsa -out "$STATE/pki/ca.key" 2048 2>/dev/null
+    openssl req -x509 -new -key "$STATE/pki/ca.key" -subj "/CN=iotpipe-local-ca" -days 3650 \
+      -sha256 -out "$STATE/pki/ca.crt" 2>/dev/null
+  fi
+  cert apiserver kube-apiserver "" \
+    "IP:$NODE_IP,IP:127.0.0.1,IP:$API_SERVICE_IP,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,DNS:localhost"
+  cert admin admin system:masters
+  cert apiserver-kubelet-client kube-apiserver-kubelet-client system:masters
+  cert controller-manager system:kube-controller-manager ""
+  cert scheduler system:kube-scheduler ""
+  cert kube-proxy system:kube-proxy ""
+  cert kubelet "system:node:$NODE_NAME" system:nodes "IP:$NODE_IP,DNS:$NODE_NAME"
+  if [ ! -s "$STATE/pki/sa.key" ]; then
+    openssl genrsa -out "$STATE/pki/sa.key" 2048 2>/dev/null
+    openssl rsa -in "$STATE/pki/sa.key" -pubout -out "$STATE/pki/sa.pub" 2>/dev/null
+  fi
+}
+
+# kubeconfig <name> <cert>: a kubeconfig authenticating with the client certificate <cert>.
+kubeconfig() {
+  local out="$STATE/$1.kubeconfig" crt="$2"
+  KUBECONFIG="$out" kubectl config set-cluster "$CONTEXT" --server="https://$NODE_IP:$API_PORT" \
+    --certificate-authority="$STATE/pki/ca.crt" --embed-certs >/dev/null
+  KUBECONFIG="$out" kubectl config set-credentials "$1" --client-certificate="$STATE/pki/$crt.crt" \
+    --client-key="$STATE/pki/$crt.key" --embed-certs >/dev/null
+  KUBECONFIG="$out" kubectl config set-context "$CONTEXT" --cluster="$CONTEXT" --user="$1" >/dev/null
+  KUBECONFIG="$out" kubectl config use-context "$CONTEXT" >/dev/null
+}
+
+# ---- processes ------------------------------------------------------------------------------
+
+running() { [ -s "$STATE/pids/$1" ] && kill -0 "$(cat "$STATE/pids/$1")" 2>/dev/null; }
+
+# start <name> <command...>: run it in the background, its pid in pids/<name>, log in logs/.
+start() {
+  local name="$1"; shift
+  running "$name" && return 0
+  say "starting $name"
+  setsid "$@" >>"$STATE/logs/$name.log" 2>&1 </dev/null &
+  echo $! >"$STATE/pids/$name"
+}
+
+# wait_for <what> <seconds> <command...>: retry the command until it succeeds.
+wait_for() {
+  local what="$1" timeout="$2" i; shift 2
+  for ((i = 0; i < timeout; i++)); do
+    "$@" >/dev/null 2>&1 && return 0
+    sleep 1
+  done
+  die "$what did not come up in ${timeout}s; its log: $STATE/logs/"
+}
+
+stop() {
+  local name="$1" pid i
+  running "$name" || { rm -f "$STATE/pids/$name"; return 0; }
+  pid=$(cat "$STATE/pids/$name")
+  say "stopping $name (pid $pid)"
+  kill "$pid" 2>/dev/null || true
+  for ((i = 0; i < 30; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$STATE/pids/$name"
+}
+
+# ---- the parts ------------------------------------------------------------------------------
+
+check_tools() {
+  local missing=() t
+  for t in etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl; do
+    command -v "$t" >/dev/null || missing+=("$t")
+  done
+  [ ${#missing[@]} -eq 0 ] || die "missing ${missing[*]}: run scripts/tools.sh cluster"
+  for t in containerd runc ctr iptables openssl conntrack; do
+    command -v "$t" >/dev/null || die "missing $t: run scripts/tools.sh cluster"
+  done
+  [ -x "$CNI_BIN/ptp" ] || die "missing CNI plugins in $CNI_BIN: run scripts/tools.sh cluster"
+}
+
+network() {
+  [[ "$(ip -o addr show dev lo)" == *" $NODE_IP/"* ]] || ip addr add "$NODE_IP/32" dev lo
+  sysctl -qw net.ipv4.ip_forward=1
+  [ -e /proc/sys/net/bridge/bridge-nf-call-iptables ] && sysctl -qw net.bridge.bridge-nf-call-iptables=1
+  mkdir -p "$STATE/cni/net.d"
+  # ptp: a veth per pod, routed by the host (so kube-proxy's iptables rules see every packet).
+  cat >"$STATE/cni/net.d/10-iotpipe.conflist" <<EOF
+{
+  "cniVersion": "1.0.0",
+  "name": "iotpipe",
+  "plugins": [
+    {"type": "ptp", "ipMasq": false, "mtu": 1500,
+     "ipam": {"type": "host-local", "ranges": [[{"subnet": "$POD_CIDR"}]], "routes": [{"dst": "0.0.0.0/0"}],
+              "dataDir": "$STATE/cni/ipam"}},
+    {"type": "portmap", "capabilities": {"portMappings": true}},
+    {"type": "loopback"}
+  ]
+}
+EOF
+}
+
+containerd_up() {
+  mkdir -p "$STATE/containerd" "$RUN_DIR"
+  local RESTRICT_OOM=false
+  (echo -1 >/proc/self/oom_score_adj) 2>/dev/null || RESTRICT_OOM=true
+  cat >"$STATE/containerd/config.toml" <<EOF
+version = 2
+root = "$STATE/containerd/root"
+state = "$RUN_DIR/containerd"
+[grpc]
+  address = "$RUN_DIR/containerd.sock"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "$PAUSE_IMAGE"
+  # Root here may lack CAP_SYS_RESOURCE (it does on these sandboxes): then no process may lower
+  # its oom_score_adj, and runc fails every pod sandbox (the kubelet asks for -998). Never go
+  # below containerd's own score instead.
+  restrict_oom_score_adj = $RESTRICT_OOM
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "$CNI_BIN"
+    conf_dir = "$STATE/cni/net.d"
+  # No registry is reachable: every image is loaded (scripts/cluster.sh load-images).
+  [plugins."io.containerd.grpc.v1.cri".registry.mirrors."docker.io"]
+    endpoint = ["http://127.0.0.1:1"]
+EOF
+  start containerd containerd --config "$STATE/containerd/config.toml"
+  wait_for containerd 30 ctr --address "$RUN_DIR/containerd.sock" version
+}
+
+etcd_up() {
+  start etcd etcd --name "$NODE_NAME" --data-dir "$STATE/etcd" \
+    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" \
+    --initial-cluster "$NODE_NAME=http://127.0.0.1:$((ETCD_PORT + 1))" \
+    --quota-backend-bytes 4294967296 --log-level warn
+  wait_for etcd 30 curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
+}
+
+apiserver_up() {
+  start kube-apiserver kube-apiserver \
+    --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
+    --bind-address 0.0.0.0 --advertise-address "$NODE_IP" --secure-port "$API_PORT" \
+    --service-cluster-ip-range "$SERVICE_CIDR" \
+    --tls-cert-file "$STATE/pki/apiserver.crt" --tls-private-key-file "$STATE/pki/apiserver.key" \
+    --client-ca-file "$STATE/pki/ca.crt" \
+    --kubelet-client-certificate "$STATE/pki/apiserver-kubelet-client.crt" \
+    --kubelet-client-key "$STATE/pki/apiserver-kubelet-client.key" \
+    --kubelet-certificate-authority "$STATE/pki/ca.crt" \
+    --kubelet-preferred-address-types InternalIP \
+    --service-account-key-file "$STATE/pki/sa.pub" \
+    --service-account-signing-key-file "$STATE/pki/sa.key" \
+    --service-account-issuer "https://kubernetes.default.svc.cluster.local" \
+    --authorization-mode Node,RBAC \
+    --enable-admission-plugins NodeRestriction \
+    --allow-privileged=true \
+    --enable-aggregator-routing=true \
+    --profiling=false
+  wait_for kube-apiserver 120 kubectl --kubeconfig "$KUBECONFIG_FILE" get --raw /readyz
+}
+
+controllers_up() {
+  start kube-controller-manager kube-controller-manager \
+    --kubeconfig "$STATE/controller-manager.kubeconfig" \
+    --authentication-kubeconfig "$STATE/controller-manager.kubeconfig" \
+    --authorization-kubeconfig "$STATE/controller-manager.kubeconfig" \
+    --bind-address 127.0.0.1 \
+    --service-account-private-key-file "$STATE/pki/sa.key" \
+    --root-ca-file "$STATE/pki/ca.crt" \
+    --cluster-signing-cert-file "$STATE/pki/ca.crt" --cluster-signing-key-file "$STATE/pki/ca.key" \
+    --use-service-account-credentials=true \
+    --service-cluster-ip-range "$SERVICE_CIDR" \
+    --leader-elect=false --profiling=false
+  start kube-scheduler kube-scheduler \
+    --kubeconfig "$STATE/scheduler.kubeconfig" \
+    --authentication-kubeconfig "$STATE/scheduler.kubeconfig" \
+    --authorization-kubeconfig "$STATE/scheduler.kubeconfig" \
+    --bind-address 127.0.0.1 --leader-elect=false --profiling=false
+}
+
+kubelet_up() {
+  mkdir -p "$STATE/kubelet" "$STATE/pod-logs"
+  # Pods with dnsPolicy Default get this resolv.conf: only the cluster's DNS, nothing outside.
+  echo "nameserver $CLUSTER_DNS" >"$STATE/resolv.conf"
+  cat >"$STATE/kubelet-config.yaml" <<EOF
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+authentication:
+  anonymous: {enabled: false}
+  webhook: {enabled: true}
+  x509: {clientCAFile: "$STATE/pki/ca.crt"}
+authorization: {mode: Webhook}
+address: "$NODE_IP"
+port: 10250
+readOnlyPort: 0
+healthzBindAddress: 127.0.0.1
+tlsCertFile: "$STATE/pki/kubelet.crt"
+tlsPrivateKeyFile: "$STATE/pki/kubelet.key"
+cgroupDriver: cgroupfs
+containerRuntimeEndpoint: "unix://$RUN_DIR/containerd.sock"
+clusterDNS: ["$CLUSTER_DNS"]
+clusterDomain: cluster.local
+resolvConf: "$STATE/resolv.conf"
+podLogsDir: "$STATE/pod-logs"
+failSwapOn: false
+# This machine has cgroup v1 only (Kubernetes 1.35 refuses it unless told).
+failCgroupV1: false
+maxPods: 60
+serializeImagePulls: false
+# Images are loaded, never pulled: never garbage-collect them.
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+evictionHard: {memory.available: "256Mi", nodefs.available: "2%", imagefs.available: "2%"}
+enforceNodeAllocatable: [pods]
+EOF
+  start kubelet kubelet --config "$STATE/kubelet-config.yaml" --kubeconfig "$STATE/kubelet.kubeconfig" \
+    --root-dir "$STATE/kubelet" --hostname-override "$NODE_NAME" --node-ip "$NODE_IP" --v 1
+  wait_for "node $NODE_NAME" 120 kubectl --kubeconfig "$KUBECONFIG_FILE" get node "$NODE_NAME"
+}
+
+proxy_up() {
+  cat >"$STATE/kube-proxy-config.yaml" <<EOF
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+clientConnection: {kubeconfig: "$STATE/kube-proxy.kubeconfig"}
+mode: iptables
+clusterCIDR: 10.244.0.0/16
+hostnameOverride: $NODE_NAME
+bindAddress: 127.0.0.1
+healthzBindAddress: 127.0.0.1:10256
+metricsBindAddress: 127.0.0.1:10249
+# Leave the machine's conntrack settings alone.
+conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
+EOF
+  start kube-proxy kube-proxy --config "$STATE/kube-proxy-config.yaml"
+}
+
+up() {
+  [ "$(id -u)" -eq 0 ] || die "the kubelet and containerd need root (run as root or with sudo)"
+  check_tools
+  mkdir -p "$STATE/pids" "$STATE/logs"
+  pki
+  kubeconfig admin admin && mv -f "$STATE/admin.kubeconfig" "$KUBECONFIG_FILE"
+  kubeconfig controller-manager controller-manager
+  kubeconfig scheduler scheduler
+  kubeconfig kube-proxy kube-proxy
+  kubeconfig kubelet kubelet
+  network
+  containerd_up
+  etcd_up
+  apiserver_up
+  controllers_up
+  kubelet_up
+  proxy_up
+  wait_for "node Ready" 120 kubectl --kubeconfig "$KUBECONFIG_FILE" wait --for=condition=Ready \
+    "node/$NODE_NAME" --timeout=1s
+  wait_for "default ServiceAccount" 60 kubectl --kubeconfig "$KUBECONFIG_FILE" get serviceaccount default
+  say "cluster $CONTEXT is up: export KUBECONFIG=$KUBECONFIG_FILE"
+}
+
+# The pods' containers, network namespaces and mounts are the kubelet's and containerd's: take
+# them down with the cluster so nothing of it outlives `down`.
+cleanup_pods() {
+  local sock="$RUN_DIR/containerd.sock" id
+  if running containerd; then
+    for id in $(ctr --address "$sock" -n k8s.io tasks ls -q 2>/dev/null); do
+      ctr --address "$sock" -n k8s.io tasks kill -s SIGKILL "$id" >/dev/null 2>&1 || true
+    done
+    sleep 2
+    for id in $(ctr --address "$sock" -n k8s.io tasks ls -q 2>/dev/null); do
+      ctr --address "$sock" -n k8s.io tasks delete -f "$id" >/dev/null 2>&1 || true
+    done
+    for id in $(ctr --address "$sock" -n k8s.io containers ls -q 2>/dev/null); do
+      ctr --address "$sock" -n k8s.io containers delete "$id" >/dev/null 2>&1 || true
+    done
+  fi
+  # containerd's shims outlive it by design; these are the ones of this cluster's state dir.
+  pkill -f "containerd-shim-runc-v2 .*-address $sock" 2>/dev/null || true
+  local m
+  for m in $(awk -v s="$STATE/" -v r="$RUN_DIR/" 'index($2, s) == 1 || index($2, r) == 1 {print $2}' /proc/self/mounts | sort -r); do
+    umount -l "$m" 2>/dev/null || true
+  done
+  local ns
+  for ns in $(ip netns list 2>/dev/null | awk '/^cni-/ {print $1}'); do ip netns delete "$ns" 2>/dev/null || true; done
+  rm -rf "$STATE/cni/ipam"
+}
+
+down() {
+  stop kube-proxy
+  command -v kube-proxy >/dev/null && kube-proxy --cleanup >/dev/null 2>&1 || true
+  stop kubelet
+  cleanup_pods
+  stop kube-scheduler
+  stop kube-controller-manager
+  stop kube-apiserver
+  stop etcd
+  stop containerd
+  ip addr del "$NODE_IP/32" dev lo 2>/dev/null || true
+  say "cluster stopped (state kept in $STATE; rm -rf it for a clean start)"
+}
+
+status() {
+  local name
+  for name in containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy; do
+    if running "$name"; then echo "$name: running (pid $(cat "$STATE/pids/$name"))"; else echo "$name: stopped"; fi
+  done
+  running kube-apiserver && kubectl --kubeconfig "$KUBECONFIG_FILE" get nodes -o wide || true
+}
+
+# load-images IMG...: docker save | ctr import into the node's image store (namespace k8s.io),
+# so pods with imagePullPolicy Never/IfNotPresent run them.
+load_images() {
+  [ $# -gt 0 ] || die "load-images: name at least one image"
+  running containerd || die "the cluster is not running (scripts/cluster.sh up)"
+  say "loading $* into the node"
+  docker save "$@" | ctr --address "$RUN_DIR/containerd.sock" -n k8s.io images import - >/dev/null
+}
+
+case "${1:-help}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  load-images) shift; load_images "$@" ;;
+  env) echo "export KUBECONFIG=$KUBECONFIG_FILE" ;;
+  -h | --help | help) usage ;;
+  *) usage >&2; exit 2 ;;
+esac
