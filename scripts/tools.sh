@@ -13,6 +13,12 @@
 #   scripts/tools.sh cluster     the single-node cluster's parts (scripts/cluster.sh): containerd,
 #                                runc, CNI plugins, iptables (Debian) and every Kubernetes binary
 #   scripts/tools.sh all         all of the above
+# and, not part of `all` (the cluster's add-ons, scripts/addons.sh; each from the Go module proxy):
+#   scripts/tools.sh coredns     CoreDNS (the cluster's DNS)
+#   scripts/tools.sh spark-operator       the Kubeflow Spark operator (controller + webhook)
+#   scripts/tools.sh prometheus-operator  prometheus-operator and prometheus-config-reloader
+#   scripts/tools.sh skaffold    skaffold (the slowest build)
+#   scripts/tools.sh addons      the four above
 # Everything is cached outside the clone, keyed by version, so a second run is quick.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -131,6 +137,71 @@ cluster_tool() {
   IOTPIPE_CACHE="$CACHE" scripts/kube-apiserver.sh all
 }
 
+# The cluster's add-ons (scripts/addons.sh) and skaffold, each built from its Go module on the Go
+# module proxy. Their go.mod files have replace directives, so each is built inside the downloaded
+# module source (like OpenTofu above). Cached as $BIN/<name>-<version>, linked to $BIN/<name>.
+COREDNS_VERSION=v1.15.0
+SPARK_OPERATOR_VERSION=v2.4.0
+PROMETHEUS_OPERATOR_VERSION=v0.85.0
+SKAFFOLD_VERSION=v2.16.1
+
+# go_module_build <name> <module> <version> <package> <ldflags> [tags]: @COMMIT@ in <ldflags>
+# stands for the release's git commit (the proxy's Origin.Hash), for the version stamps.
+go_module_build() {
+  local name="$1" module="$2" version="$3" pkg="$4" ldflags="$5" tags="${6:-}" out="$BIN/$1-$3" dir commit
+  if [ ! -x "$out" ]; then
+    command -v go >/dev/null || { echo "$name: the Go toolchain is needed (put 'go' on PATH)" >&2; return 1; }
+    say "building $name $version from the Go module proxy"
+    read -r dir commit < <(go mod download -json "$module@$version" | python3 -c 'import json, sys
+m = json.load(sys.stdin)
+print(m.get("Dir") or sys.exit(m.get("Error", "download failed")), (m.get("Origin") or {}).get("Hash", "unknown"))')
+    (cd "$dir" && CGO_ENABLED=0 GOFLAGS=-buildvcs=false go build -trimpath -tags "$tags" \
+      -ldflags "-s -w ${ldflags//@COMMIT@/$commit}" -o "$out.tmp" "$pkg")
+    mv -f "$out.tmp" "$out"
+  fi
+  ln -sf "$name-$version" "$BIN/$name"
+}
+
+coredns_tool() {
+  go_module_build coredns github.com/coredns/coredns "$COREDNS_VERSION" . \
+    "-X github.com/coredns/coredns/coremain.GitCommit=@COMMIT@"
+}
+
+spark_operator_tool() {
+  local m=github.com/kubeflow/spark-operator/v2
+  go_module_build spark-operator "$m" "$SPARK_OPERATOR_VERSION" ./cmd/operator \
+    "-X $m.version=$SPARK_OPERATOR_VERSION -X $m.gitTag=$SPARK_OPERATOR_VERSION -X $m.gitCommit=@COMMIT@ -X $m.gitTreeState=clean"
+}
+
+# prometheus-operator's go.mod replaces its nested modules (pkg/apis/monitoring, pkg/client) with
+# ./ paths its module zip leaves out, so it is built through a wrapper module (in the cache) that
+# requires the three modules at the release, as scripts/kube-apiserver.sh does for Kubernetes.
+prometheus_operator_tool() {
+  local m=github.com/prometheus-operator/prometheus-operator v="$PROMETHEUS_OPERATOR_VERSION" c
+  local dir="$CACHE/build/prometheus-operator-$v" commit stamp="-X github.com/prometheus/common/version"
+  for c in prometheus-operator=operator prometheus-config-reloader=prometheus-config-reloader; do
+    local cmd="${c#*=}"; c="${c%%=*}"
+    [ -x "$BIN/$c-$v" ] && continue
+    command -v go >/dev/null || { echo "$c: the Go toolchain is needed (put 'go' on PATH)" >&2; return 1; }
+    say "building $c $v from the Go module proxy (wrapper module)"
+    mkdir -p "$dir"
+    printf 'module iotpipe.local/build\n\ngo 1.24\n\nrequire (\n\t%s %s\n\t%s/pkg/apis/monitoring %s\n\t%s/pkg/client %s\n)\n' \
+      "$m" "$v" "$m" "$v" "$m" "$v" >"$dir/go.mod"
+    commit=$(go mod download -json "$m@$v" | python3 -c 'import json, sys; print((json.load(sys.stdin).get("Origin") or {}).get("Hash", "unknown"))')
+    (cd "$dir" && GOFLAGS="-mod=mod -buildvcs=false" CGO_ENABLED=0 go build -trimpath \
+      -ldflags "-s -w $stamp.Version=${v#v} $stamp.Revision=$commit" -o "$BIN/$c-$v.tmp" "$m/cmd/$cmd")
+    mv -f "$BIN/$c-$v.tmp" "$BIN/$c-$v"
+  done
+  ln -sf "prometheus-operator-$v" "$BIN/prometheus-operator"
+  ln -sf "prometheus-config-reloader-$v" "$BIN/prometheus-config-reloader"
+}
+
+skaffold_tool() {
+  go_module_build skaffold github.com/GoogleContainerTools/skaffold/v2 "$SKAFFOLD_VERSION" ./cmd/skaffold \
+    "-X github.com/GoogleContainerTools/skaffold/v2/pkg/skaffold/version.version=$SKAFFOLD_VERSION -X github.com/GoogleContainerTools/skaffold/v2/pkg/skaffold/version.gitCommit=@COMMIT@" \
+    "timetzdata osusergo netgo release"
+}
+
 case "${1:-all}" in
   system) system ;;
   python) python_env ;;
@@ -143,6 +214,11 @@ case "${1:-all}" in
   kube-apiserver) kube_apiserver_tool ;;
   prometheus) prometheus_tool ;;
   cluster) cluster_tool ;;
+  coredns) coredns_tool ;;
+  spark-operator) spark_operator_tool ;;
+  prometheus-operator) prometheus_operator_tool ;;
+  skaffold) skaffold_tool ;;
+  addons) coredns_tool; spark_operator_tool; prometheus_operator_tool; skaffold_tool ;;
   all) system; python_env; jars; checkov_tool; tofu_tool; helm_tool; hadolint_tool; prometheus_tool; etcd_tool; kube_apiserver_tool ;;
-  *) echo "usage: $0 [system|python|jars|checkov|tofu|helm|hadolint|prometheus|etcd|kube-apiserver|cluster|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [system|python|jars|checkov|tofu|helm|hadolint|prometheus|etcd|kube-apiserver|cluster|coredns|spark-operator|prometheus-operator|skaffold|addons|all]" >&2; exit 2 ;;
 esac
