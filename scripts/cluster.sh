@@ -8,6 +8,9 @@
 #   scripts/cluster.sh down                stop what `up` started (by pid) and clean up its pods
 #   scripts/cluster.sh status              what runs, and where
 #   scripts/cluster.sh load-images IMG...  copy local docker images into the node's containerd
+#   scripts/cluster.sh deploy              the add-ons, then the pipeline: Secrets, PostgreSQL and
+#                                          `helm upgrade --install` with values-local.yaml; waits
+#                                          until every pod is Ready
 #   scripts/cluster.sh env                 the exports that point kubectl/helm at the cluster
 #
 # Addresses stay on this machine: the node's address (NODE_IP, default 10.250.0.1) is added to
@@ -39,7 +42,7 @@ export PATH="$BIN:$PATH"
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { echo "cluster: $*" >&2; exit 1; }
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
 
 # ---- certificates ---------------------------------------------------------------------------
 
@@ -387,11 +390,77 @@ load_images() {
   docker save "$@" | ctr --address "$RUN_DIR/containerd.sock" -n k8s.io images import - >/dev/null
 }
 
+# ---- the pipeline on the cluster ------------------------------------------------------------
+
+LAKE_DIR="$STATE/lake"
+VOLUMES_DIR="$STATE/volumes"
+
+kc() { kubectl --kubeconfig "$KUBECONFIG_FILE" "$@"; }
+
+# No storage provisioner runs on a single node: bind every Pending claim of namespace $1 to a
+# hostPath volume of its size under $VOLUMES_DIR (writable by the pods' non-root users).
+bind_claims() {
+  local ns="$1" claim size dir
+  while read -r claim size; do
+    [ -n "$claim" ] || continue
+    dir="$VOLUMES_DIR/$ns-$claim"
+    mkdir -p "$dir" && chmod 0777 "$dir"
+    kc apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: $ns-$claim
+  labels: {app.kubernetes.io/part-of: iotpipe-local}
+spec:
+  capacity: {storage: $size}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  claimRef: {namespace: $ns, name: $claim}
+  hostPath: {path: "$dir", type: Directory}
+EOF
+  done < <(kc -n "$ns" get pvc -o jsonpath='{range .items[?(@.status.phase=="Pending")]}{.metadata.name} {.spec.resources.requests.storage}{"\n"}{end}')
+}
+
+# all_ready <namespace>: every pod Running and Ready (or finished: hook Jobs).
+all_ready() {
+  local out
+  out=$(kc -n "$1" get pods -o jsonpath='{range .items[*]}{.status.phase} {.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}')
+  [ -n "$out" ] && ! grep -vqE '^(Succeeded .*|Running True)$' <<<"$out"
+}
+
+deploy() {
+  running kube-apiserver || die "the cluster is not running (scripts/cluster.sh up)"
+  export KUBECONFIG="$KUBECONFIG_FILE" KUBE_CONTEXT="$CONTEXT"
+  local images i
+  mapfile -t images < <(docker images --format '{{.Repository}}:{{.Tag}}' | grep -E '^iotpipe/[a-z-]+:dev$' || true)
+  [ ${#images[@]} -gt 0 ] || die "no iotpipe/*:dev images: run scripts/images.sh first"
+  load_images "${images[@]}"
+  scripts/addons.sh install
+  scripts/addons.sh wait
+  kc apply -f k8s/namespace.yaml >/dev/null
+  k8s/dev-secrets.sh
+  k8s/kafka-secrets.sh
+  kc apply -f k8s/postgres.yaml >/dev/null
+  mkdir -p "$LAKE_DIR" && chmod 0777 "$LAKE_DIR"
+  say "helm upgrade --install iotpipe (charts/iotpipe/values-local.yaml)"
+  helm --kubeconfig "$KUBECONFIG_FILE" upgrade --install iotpipe charts/iotpipe -n iotpipe \
+    -f charts/iotpipe/values-local.yaml --set-string "localLake.hostPath=$LAKE_DIR" >/dev/null
+  for ((i = 0; i < 180; i++)); do
+    bind_claims iotpipe
+    all_ready iotpipe && break
+    sleep 5
+  done
+  all_ready iotpipe || { kc -n iotpipe get pods >&2; die "the release's pods are not all Ready after 15 min"; }
+  kc -n iotpipe get pods
+  say "deployed: kubectl -n iotpipe get pods (KUBECONFIG=$KUBECONFIG_FILE)"
+}
+
 case "${1:-help}" in
   up) up ;;
   down) down ;;
   status) status ;;
   load-images) shift; load_images "$@" ;;
+  deploy) deploy ;;
   env) echo "export KUBECONFIG=$KUBECONFIG_FILE" ;;
   -h | --help | help) usage ;;
   *) usage >&2; exit 2 ;;
