@@ -108,7 +108,8 @@ def render(profile: str = "default", /, **values: object) -> list[Doc]:
 
 def dockerfiles() -> list[Path]:
     found = [REPO / "Dockerfile.base", *sorted(REPO.glob("services/*/Dockerfile"))]
-    return [*found, *sorted((REPO / "spark-operator").rglob("Dockerfile"))]
+    found += sorted((REPO / "spark-operator").rglob("Dockerfile"))
+    return [*found, *sorted((REPO / "k8s").rglob("Dockerfile"))]
 
 
 def find(docs: list[Doc], kind: str, name: str | None = None) -> list[Doc]:
