@@ -10,6 +10,7 @@
 #   scripts/tools.sh etcd        etcd, built from the Go module proxy (orchestrator tests)
 #   scripts/tools.sh kube-apiserver  kube-apiserver, built from the Go module proxy (orchestrator tests; long)
 #   scripts/tools.sh prometheus  Prometheus server and promtool (Debian package; rules tests, e2e)
+#   scripts/tools.sh docker      Docker (Debian's docker.io) and mmdebstrap: scripts/images.sh
 #   scripts/tools.sh cluster     the single-node cluster's parts (scripts/cluster.sh): containerd,
 #                                runc, CNI plugins, iptables (Debian) and every Kubernetes binary
 #   scripts/tools.sh all         all of the above
@@ -17,8 +18,10 @@
 #   scripts/tools.sh coredns     CoreDNS (the cluster's DNS)
 #   scripts/tools.sh spark-operator       the Kubeflow Spark operator (controller + webhook)
 #   scripts/tools.sh prometheus-operator  prometheus-operator and prometheus-config-reloader
+#   scripts/tools.sh prometheus-server    Prometheus for the cluster ($BIN/prometheus-server: Debian's
+#                                package above lacks Kubernetes service discovery)
 #   scripts/tools.sh skaffold    skaffold (the slowest build)
-#   scripts/tools.sh addons      the four above
+#   scripts/tools.sh addons      the five above
 # Everything is cached outside the clone, keyed by version, so a second run is quick.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -130,6 +133,10 @@ prometheus_tool() {
 etcd_tool() { IOTPIPE_CACHE="$CACHE" scripts/kube-apiserver.sh etcd; }
 kube_apiserver_tool() { IOTPIPE_CACHE="$CACHE" scripts/kube-apiserver.sh apiserver; }
 
+# The images (scripts/images.sh): Debian's Docker engine, and mmdebstrap for the root filesystems
+# every image starts FROM (no registry is needed). gcc builds the pause image.
+docker_tool() { apt_install docker.io mmdebstrap gcc libc6-dev; }
+
 # The single-node cluster: Debian's container runtime and CNI plugins, and etcd plus every
 # Kubernetes component built from the Go module proxy (scripts/kube-apiserver.sh).
 cluster_tool() {
@@ -144,11 +151,16 @@ COREDNS_VERSION=v1.15.0
 SPARK_OPERATOR_VERSION=v2.4.0
 PROMETHEUS_OPERATOR_VERSION=v0.85.0
 SKAFFOLD_VERSION=v2.16.1
+# Prometheus 3.5.0: its Go module's v0.305.0 (the newest release prometheus-operator v0.85.0 knows)
+PROMETHEUS_SERVER_VERSION=v3.5.0
+PROMETHEUS_SERVER_MODULE_VERSION=v0.305.0
 
-# go_module_build <name> <module> <version> <package> <ldflags> [tags]: @COMMIT@ in <ldflags>
-# stands for the release's git commit (the proxy's Origin.Hash), for the version stamps.
+# go_module_build <name> <module> <version> <package> <ldflags> [tags] [label]: @COMMIT@ in <ldflags>
+# stands for the release's git commit (the proxy's Origin.Hash), for the version stamps. The binary
+# is $BIN/<name>-<label> (label: the version unless the product's differs from its module's).
 go_module_build() {
-  local name="$1" module="$2" version="$3" pkg="$4" ldflags="$5" tags="${6:-}" out="$BIN/$1-$3" dir commit
+  local name="$1" module="$2" version="$3" pkg="$4" ldflags="$5" tags="${6:-}" label="${7:-$3}" dir commit
+  local out="$BIN/$name-$label"
   if [ ! -x "$out" ]; then
     command -v go >/dev/null || { echo "$name: the Go toolchain is needed (put 'go' on PATH)" >&2; return 1; }
     say "building $name $version from the Go module proxy"
@@ -159,7 +171,7 @@ print(m.get("Dir") or sys.exit(m.get("Error", "download failed")), (m.get("Origi
       -ldflags "-s -w ${ldflags//@COMMIT@/$commit}" -o "$out.tmp" "$pkg")
     mv -f "$out.tmp" "$out"
   fi
-  ln -sf "$name-$version" "$BIN/$name"
+  ln -sf "$name-$label" "$BIN/$name"
 }
 
 coredns_tool() {
@@ -196,6 +208,15 @@ prometheus_operator_tool() {
   ln -sf "prometheus-config-reloader-$v" "$BIN/prometheus-config-reloader"
 }
 
+# Debian builds its prometheus without the Kubernetes service discovery (no kubernetes_sd_configs),
+# which every ServiceMonitor and PodMonitor needs; so the cluster's Prometheus is built from its
+# module. Named prometheus-server so it never shadows the Debian prometheus the host's tests run.
+prometheus_server_tool() {
+  local stamp="-X github.com/prometheus/common/version"
+  go_module_build prometheus-server github.com/prometheus/prometheus "$PROMETHEUS_SERVER_MODULE_VERSION" ./cmd/prometheus \
+    "$stamp.Version=${PROMETHEUS_SERVER_VERSION#v} $stamp.Revision=@COMMIT@" "" "$PROMETHEUS_SERVER_VERSION"
+}
+
 skaffold_tool() {
   go_module_build skaffold github.com/GoogleContainerTools/skaffold/v2 "$SKAFFOLD_VERSION" ./cmd/skaffold \
     "-X github.com/GoogleContainerTools/skaffold/v2/pkg/skaffold/version.version=$SKAFFOLD_VERSION -X github.com/GoogleContainerTools/skaffold/v2/pkg/skaffold/version.gitCommit=@COMMIT@" \
@@ -214,11 +235,13 @@ case "${1:-all}" in
   kube-apiserver) kube_apiserver_tool ;;
   prometheus) prometheus_tool ;;
   cluster) cluster_tool ;;
+  docker) docker_tool ;;
   coredns) coredns_tool ;;
   spark-operator) spark_operator_tool ;;
   prometheus-operator) prometheus_operator_tool ;;
+  prometheus-server) prometheus_server_tool ;;
   skaffold) skaffold_tool ;;
-  addons) coredns_tool; spark_operator_tool; prometheus_operator_tool; skaffold_tool ;;
+  addons) coredns_tool; spark_operator_tool; prometheus_operator_tool; prometheus_server_tool; skaffold_tool ;;
   all) system; python_env; jars; checkov_tool; tofu_tool; helm_tool; hadolint_tool; prometheus_tool; etcd_tool; kube_apiserver_tool ;;
-  *) echo "usage: $0 [system|python|jars|checkov|tofu|helm|hadolint|prometheus|etcd|kube-apiserver|cluster|coredns|spark-operator|prometheus-operator|skaffold|addons|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [system|python|jars|checkov|tofu|helm|hadolint|prometheus|etcd|kube-apiserver|cluster|docker|coredns|spark-operator|prometheus-operator|skaffold|addons|all]" >&2; exit 2 ;;
 esac
