@@ -116,15 +116,12 @@ build() {  # build <name>|<dockerfile>|<args>|<target>
   echo "    iotpipe/$name:$TAG in $((SECONDS - start)) s" >&2
 }
 
-wanted() {  # wanted <name> <requested...>: is <name> asked for (or a base of one asked for)?
-  local name="$1" r
+wanted() {  # wanted <name> <requested...>: asked for (none asked: all)? The bases always are
+  local name="$1" r      # (cached layers: seconds), since the others build FROM them.
   shift
   [ $# -eq 0 ] && return 0
-  for r in "$@"; do
-    [ "$r" = "$name" ] && return 0
-    case "$name" in base | base-builder) [[ "$r" != kafka && "$r" != postgres && "$r" != spark ]] && return 0 ;; esac
-    [ "$name" = base-jre ] && [ "$r" = quality-gate ] && return 0
-  done
+  case "$name" in base | base-builder | base-jre) return 0 ;; esac
+  for r in "$@"; do [ "$r" = "$name" ] && return 0; done
   return 1
 }
 

@@ -152,6 +152,20 @@ annotations:
 {{- end }}
 {{- end -}}
 
+{{/* The lake's claim (lake.volumeClaim), mounted at lake.root: clusters without S3. */}}
+{{- define "iotpipe.lakeVolume" -}}
+{{- with .Values.lake.volumeClaim }}
+- name: lake
+  persistentVolumeClaim: {claimName: {{ . | quote }}}
+{{- end }}
+{{- end -}}
+
+{{- define "iotpipe.lakeMount" -}}
+{{- if .Values.lake.volumeClaim }}
+- {name: lake, mountPath: {{ .Values.lake.root | trimPrefix "file:" | quote }}}
+{{- end }}
+{{- end -}}
+
 {{/* The label that lets a pod through the Kafka listener's NetworkPolicy. */}}
 {{- define "iotpipe.kafkaClientLabel" -}}
 iotpipe.io/kafka-client: "true"

@@ -91,6 +91,7 @@ volumeMounts:
   {{- if $root.Values.kafka.enabled }}
   {{- include "iotpipe.kafkaCaMount" $root | nindent 2 }}
   {{- end }}
+  {{- include "iotpipe.lakeMount" $root | nindent 2 }}
 {{- end -}}
 
 {{/*
@@ -157,4 +158,5 @@ volumes:
   {{- if $root.Values.kafka.enabled }}
   {{- include "iotpipe.kafkaCaVolume" $root | nindent 2 }}
   {{- end }}
+  {{- include "iotpipe.lakeVolume" $root | nindent 2 }}
 {{- end -}}
