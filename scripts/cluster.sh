@@ -150,6 +150,7 @@ network() {
   [[ "$(ip -o addr show dev lo)" == *" $NODE_IP/"* ]] || ip addr add "$NODE_IP/32" dev lo
   sysctl -qw net.ipv4.ip_forward=1
   [ -e /proc/sys/net/bridge/bridge-nf-call-iptables ] && sysctl -qw net.bridge.bridge-nf-call-iptables=1
+  forward_rules
   mkdir -p "$STATE/cni/net.d"
   # ptp: a veth per pod, routed by the host (so kube-proxy's iptables rules see every packet).
   cat >"$STATE/cni/net.d/10-iotpipe.conflist" <<EOF
@@ -165,6 +166,22 @@ network() {
   ]
 }
 EOF
+}
+
+# Pod traffic crosses the host's FORWARD chain, whose policy Docker sets to DROP: a chain of
+# our own, first in FORWARD, accepts what comes from or goes to the pod range (nothing else).
+FORWARD_CHAIN=IOTPIPE-FORWARD
+forward_rules() {
+  iptables -N "$FORWARD_CHAIN" 2>/dev/null || iptables -F "$FORWARD_CHAIN"
+  iptables -A "$FORWARD_CHAIN" -s 10.244.0.0/16 -j ACCEPT
+  iptables -A "$FORWARD_CHAIN" -d 10.244.0.0/16 -j ACCEPT
+  iptables -C FORWARD -j "$FORWARD_CHAIN" 2>/dev/null || iptables -I FORWARD 1 -j "$FORWARD_CHAIN"
+}
+
+forward_rules_down() {
+  iptables -D FORWARD -j "$FORWARD_CHAIN" 2>/dev/null || true
+  iptables -F "$FORWARD_CHAIN" 2>/dev/null || true
+  iptables -X "$FORWARD_CHAIN" 2>/dev/null || true
 }
 
 containerd_up() {
@@ -369,6 +386,7 @@ down() {
   stop kube-apiserver
   stop etcd
   stop containerd
+  forward_rules_down
   ip addr del "$NODE_IP/32" dev lo 2>/dev/null || true
   say "cluster stopped (state kept in $STATE; rm -rf it for a clean start)"
 }
@@ -421,6 +439,36 @@ EOF
   done < <(kc -n "$ns" get pvc -o jsonpath='{range .items[?(@.status.phase=="Pending")]}{.metadata.name} {.spec.resources.requests.storage}{"\n"}{end}')
 }
 
+# The lake: a node folder as a ReadWriteMany volume, claimed as iotpipe-lake (values-local.yaml).
+lake_claim() {
+  mkdir -p "$LAKE_DIR" && chmod 0777 "$LAKE_DIR"
+  kc apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: iotpipe-lake
+  labels: {app.kubernetes.io/part-of: iotpipe-local}
+spec:
+  capacity: {storage: 50Gi}
+  accessModes: [ReadWriteMany]
+  persistentVolumeReclaimPolicy: Retain
+  claimRef: {namespace: iotpipe, name: iotpipe-lake}
+  hostPath: {path: "$LAKE_DIR", type: Directory}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: iotpipe-lake
+  namespace: iotpipe
+  labels: {app.kubernetes.io/part-of: iotpipe-local}
+spec:
+  accessModes: [ReadWriteMany]
+  storageClassName: ""
+  volumeName: iotpipe-lake
+  resources: {requests: {storage: 50Gi}}
+EOF
+}
+
 # all_ready <namespace>: every pod Running and Ready (or finished: hook Jobs).
 all_ready() {
   local out
@@ -435,19 +483,26 @@ deploy() {
   mapfile -t images < <(docker images --format '{{.Repository}}:{{.Tag}}' | grep -E '^iotpipe/[a-z-]+:dev$' || true)
   [ ${#images[@]} -gt 0 ] || die "no iotpipe/*:dev images: run scripts/images.sh first"
   load_images "${images[@]}"
+  scripts/addons.sh load
   scripts/addons.sh install
   scripts/addons.sh wait
   kc apply -f k8s/namespace.yaml >/dev/null
   k8s/dev-secrets.sh
   k8s/kafka-secrets.sh
   kc apply -f k8s/postgres.yaml >/dev/null
-  mkdir -p "$LAKE_DIR" && chmod 0777 "$LAKE_DIR"
+  lake_claim
   say "helm upgrade --install iotpipe (charts/iotpipe/values-local.yaml)"
+  # Helm waits for the chart's hook Jobs, which need Kafka, which needs its claim bound: bind
+  # claims while it runs.
   helm --kubeconfig "$KUBECONFIG_FILE" upgrade --install iotpipe charts/iotpipe -n iotpipe \
-    -f charts/iotpipe/values-local.yaml --set-string "localLake.hostPath=$LAKE_DIR" >/dev/null
+    -f charts/iotpipe/values-local.yaml --timeout 15m >/dev/null 2> >(grep -v 'found symbolic link' >&2) &
+  local helm_pid=$!
   for ((i = 0; i < 180; i++)); do
     bind_claims iotpipe
-    all_ready iotpipe && break
+    if ! kill -0 "$helm_pid" 2>/dev/null; then
+      wait "$helm_pid" || die "helm upgrade --install failed"
+      all_ready iotpipe && break
+    fi
     sleep 5
   done
   all_ready iotpipe || { kc -n iotpipe get pods >&2; die "the release's pods are not all Ready after 15 min"; }
