@@ -5,7 +5,7 @@ UV ?= uv
 RUN := $(UV) run --frozen
 export PATH := $(HOME)/.cache/iotpipe/bin:$(PATH)
 
-.PHONY: help setup demo test lint lint-py test-py bench up down status clean images cluster-up cluster-down
+.PHONY: help setup demo test lint lint-py test-py bench up down status clean images test-cluster cluster-up cluster-down
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -25,7 +25,12 @@ lint-py:
 	$(RUN) iotpipe schema --check --output docs/sensor-event.schema.json
 
 test-py:
-	$(RUN) pytest
+	$(RUN) pytest -m "not cluster"
+
+test-cluster: setup ## The cluster tier: images, a single-node cluster, the chart, the pipeline on it (root)
+	@scripts/tools.sh cluster && scripts/tools.sh addons
+	@scripts/images.sh && scripts/addons.sh images
+	$(RUN) pytest -m cluster
 
 lint: setup lint-py ## Every static check (make test runs the same checks as tests)
 	helm lint charts/iotpipe
@@ -46,7 +51,7 @@ status: ## What the local stack runs, and where
 clean: down ## Stop the stack and remove its state
 	rm -rf .pytest_cache .mypy_cache .ruff_cache
 
-images: ## Build every image from Debian roots made here (scripts/images.sh; no registry needed)
+images: setup ## Build every image from Debian roots made here (scripts/images.sh; no registry needed)
 	@scripts/images.sh
 cluster-up: ## Start a single-node Kubernetes cluster on this machine (scripts/cluster.sh; root)
 	@scripts/tools.sh cluster

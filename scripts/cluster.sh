@@ -486,7 +486,7 @@ deploy() {
   scripts/addons.sh load
   scripts/addons.sh install
   scripts/addons.sh wait
-  kc apply -f k8s/namespace.yaml >/dev/null
+  kc apply -f k8s/namespace.yaml -f spark-operator/rbac.yaml >/dev/null
   k8s/dev-secrets.sh
   k8s/kafka-secrets.sh
   kc apply -f k8s/postgres.yaml >/dev/null

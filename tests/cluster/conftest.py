@@ -1,0 +1,99 @@
+"""The cluster tier: the chart installed on a real single-node Kubernetes cluster on this machine.
+
+One session brings it up the way a newcomer would (README, "Kubernetes on your machine"):
+`scripts/tools.sh cluster`, `scripts/images.sh`, `scripts/addons.sh build images`,
+`scripts/cluster.sh up`, then `scripts/cluster.sh deploy` (add-ons, Secrets, PostgreSQL, and
+`helm upgrade --install` with charts/iotpipe/values-local.yaml). Every step is the real one;
+a step that fails fails the session with its output. The cluster is stopped afterwards
+(`scripts/cluster.sh down`) unless IOTPIPE_KEEP_CLUSTER=1.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from iotpipe.settings import KafkaSettings
+
+from .kube import REPO, Kube, cluster_names
+
+CACHE = Path(os.environ.get("IOTPIPE_CACHE", Path.home() / ".cache" / "iotpipe"))
+STATE = Path(os.environ.get("IOTPIPE_CLUSTER_STATE", CACHE / "cluster"))
+LAKE = STATE / "lake"
+"""The lake's folder on the node (values-local.yaml mounts it into every pod that uses it)."""
+
+
+def step(*cmd: str, timeout: float = 3600) -> None:
+    """Run one bring-up step; fail the session with its output's tail if it fails."""
+    done = subprocess.run(
+        cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).splitlines()[-40:])
+        pytest.fail(f"{' '.join(cmd)} failed (exit {done.returncode}):\n{tail}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def kube() -> Iterator[Kube]:
+    if os.geteuid() != 0:
+        pytest.fail("the cluster tier needs root (kubelet, containerd)", pytrace=False)
+    step("scripts/tools.sh", "cluster")
+    step("scripts/tools.sh", "helm")
+    step("scripts/images.sh")
+    step("scripts/addons.sh", "build")
+    step("scripts/addons.sh", "images")
+    step("scripts/cluster.sh", "up", timeout=900)
+    try:
+        step("scripts/cluster.sh", "deploy", timeout=1800)
+        yield Kube(kubeconfig=STATE / "kubeconfig", kubectl_path=CACHE / "bin" / "kubectl")
+    finally:
+        if os.environ.get("IOTPIPE_KEEP_CLUSTER") != "1":
+            subprocess.run(["scripts/cluster.sh", "down"], cwd=REPO, check=False, timeout=600)
+
+
+@pytest.fixture(scope="session")
+def names(kube: Kube) -> Iterator[None]:
+    """Cluster DNS names resolve on the host for the whole session (kube.cluster_names)."""
+    with cluster_names(kube):
+        yield
+
+
+@pytest.fixture(scope="session")
+def cluster_ca(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("kafka") / "ca.crt"
+    path.write_text(kube.secret("iotpipe-cluster-ca-cert", "ca.crt"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def kafka_as_inspector(kube: Kube, names: None, cluster_ca: Path) -> KafkaSettings:
+    """The in-cluster Kafka as the DLQ inspector's user: it may Describe the events topic and
+    read the DLQ, which is what the accounting needs (the same TLS + SCRAM as every client)."""
+    return KafkaSettings(
+        bootstrap_servers="iotpipe-kafka-bootstrap.iotpipe.svc:9093",
+        security_protocol="SASL_SSL",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_username="iotpipe-dlq-inspector",
+        sasl_password=kube.secret("iotpipe-dlq-inspector", "password"),
+        ssl_cafile=cluster_ca,
+    )
+
+
+@pytest.fixture(scope="session")
+def warehouse_dsn(kube: Kube) -> str:
+    """The loader's own DSN, its host name swapped for the Service's address (libpq resolves
+    names itself, past ``cluster_names``)."""
+    dsn = urlsplit(kube.secret("iotpipe-warehouse", "dsn"))
+    address = kube.resolve(dsn.hostname or "")
+    assert address, f"the warehouse host {dsn.hostname} is not a Service of the cluster"
+    netloc = dsn.netloc.replace(f"@{dsn.hostname}", f"@{address}")
+    return urlunsplit(dsn._replace(netloc=netloc))
+
+
+def token(kube: Kube, service: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {kube.secret('iotpipe-api-tokens', service)}"}
