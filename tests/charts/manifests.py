@@ -37,7 +37,11 @@ PROFILES: dict[str, tuple[str, ...]] = {
     "default": (),
     "dev": ("values-dev.yaml",),
     "eks": ("values-eks.yaml",),
+    # kafka.provider statefulset with the defaults (values files outside the chart are paths)
+    "statefulset": (str(Path(__file__).with_name("values-statefulset.yaml")),),
 }
+# The profiles whose Kafka is the chart's own StatefulSet rather than Strimzi's resources.
+STATEFULSET_PROFILES = {"statefulset"}
 
 # Plain manifests outside the chart, validated and checked like it.
 LOCAL_MANIFESTS = [

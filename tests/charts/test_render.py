@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from .manifests import CHART, KUBERNETES_VERSION, PROFILES, find, helm, render, validate
+from .manifests import (
+    CHART,
+    KUBERNETES_VERSION,
+    PROFILES,
+    STATEFULSET_PROFILES,
+    find,
+    helm,
+    render,
+    validate,
+)
+
+STRIMZI_KINDS = {"Kafka", "KafkaNodePool", "KafkaUser", "KafkaTopic"}
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -39,17 +50,22 @@ def test_renders_the_whole_pipeline(profile):
         "ServiceAccount",
         "PodDisruptionBudget",
         "NetworkPolicy",
-        "Kafka",
-        "KafkaNodePool",
-        "KafkaUser",
-        "KafkaTopic",
         "SparkApplication",
         "ScheduledSparkApplication",
     ):
         assert kind in kinds, f"{profile}: no {kind}"
     assert len(find(docs, "Deployment")) == 4
+    # Kafka: Strimzi's resources, or the chart's own StatefulSet and its setup Job; never both.
+    if profile in STATEFULSET_PROFILES:
+        assert not STRIMZI_KINDS & kinds, profile
+        assert [s["metadata"]["name"] for s in find(docs, "StatefulSet")] == ["iotpipe-kafka"]
+        assert [j["metadata"]["name"] for j in find(docs, "Job")] == ["iotpipe-kafka-setup"]
+    else:
+        assert kinds >= STRIMZI_KINDS, profile
+        assert not find(docs, "StatefulSet")
+        assert not find(docs, "Job")
     monitors = {"ServiceMonitor", "PodMonitor"} & kinds
-    assert monitors == (set() if profile == "dev" else {"ServiceMonitor", "PodMonitor"})
+    assert monitors == (set() if profile in ("dev",) else {"ServiceMonitor", "PodMonitor"})
     # Every object lands in the release namespace (nothing in `default` by accident).
     assert {d["metadata"]["namespace"] for d in docs} == {"iotpipe"}
 

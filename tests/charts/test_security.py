@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from .manifests import PROFILES, find, pod_templates, render, spark_roles
+from .manifests import PROFILES, STATEFULSET_PROFILES, find, one, pod_templates, render, spark_roles
 
 SENSITIVE = re.compile(r"PASSWORD|TOKEN|SECRET|DSN|ACCESS_KEY", re.IGNORECASE)
 
@@ -43,9 +43,13 @@ def assert_env_references_secrets(label: str, env: list[dict]) -> None:
 def test_every_pod_runs_locked_down(profile):
     docs = render(profile)
     pods = list(pod_templates(docs))
-    assert len(pods) == 6  # 4 Deployments + the orchestrator's 2 CronJobs
+    labels = {label for label, _ in pods}
+    # 4 Deployments + the orchestrator's 2 CronJobs (+ Kafka's StatefulSet and setup Job)
+    assert len(pods) == (8 if profile in STATEFULSET_PROFILES else 6), labels
+    if profile in STATEFULSET_PROFILES:
+        assert {"StatefulSet/iotpipe-kafka", "Job/iotpipe-kafka-setup"} <= labels
     for label, pod in pods:
-        job = label.startswith("CronJob/")
+        job = label.startswith(("CronJob/", "Job/"))
         assert_pod_secure(label, pod["securityContext"])
         # Only the daily orchestrator run talks to the API server (SparkApplications).
         assert pod.get("automountServiceAccountToken") is (
@@ -58,7 +62,8 @@ def test_every_pod_runs_locked_down(profile):
             assert_container_secure(name, container["securityContext"])
             assert_resources(name, container["resources"])
             assert_env_references_secrets(name, container.get("env", []))
-            if not job:  # a run-to-completion job has no probes
+            # A run-to-completion job, and an init container, have no probes.
+            if not job and container in pod["containers"]:
                 assert container["livenessProbe"], name
                 assert container["readinessProbe"], name
             assert not container["image"].endswith(":latest"), name
@@ -85,22 +90,38 @@ def test_every_spark_pod_runs_locked_down(profile):
 def test_no_secret_is_rendered(profile):
     docs = render(profile)
     assert not find(docs, "Secret")
-    # Every secret the pods read is one the operator (Strimzi) or the installer provides.
+    # Every secret the pods read is one the operator (Strimzi), k8s/kafka-secrets.sh (the
+    # StatefulSet Kafka's, under Strimzi's names) or the installer provides.
     refs = set()
     for _, pod in pod_templates(docs):
-        for container in pod["containers"]:
+        for container in pod["containers"] + pod.get("initContainers", []):
             for var in container.get("env", []):
                 if ref := var.get("valueFrom", {}).get("secretKeyRef"):
                     refs.add((ref["name"], ref["key"]))
-    users = {u["metadata"]["name"] for u in find(docs, "KafkaUser")}
+        for volume in pod.get("volumes", []):
+            if "secret" in volume:
+                for item in volume["secret"]["items"]:
+                    refs.add((volume["secret"]["secretName"], item["key"]))
+    if profile in STATEFULSET_PROFILES:
+        users = {"iotpipe-sensor-simulator", "iotpipe-dlq-inspector", "iotpipe-spark"}
+        kafka = {("iotpipe-cluster-ca-cert", "ca.crt"), ("iotpipe-kafka-tls", "keystore.pem")}
+    else:
+        users = {u["metadata"]["name"] for u in find(docs, "KafkaUser")}
+        kafka = {("iotpipe-cluster-ca-cert", "ca.crt")}
     for name, key in refs:
-        assert name in users | {
-            "iotpipe-api-tokens",
-            "iotpipe-warehouse",
-            "iotpipe-minio",
-        }, f"unexpected secret {name}"
         if name in users:
             assert key == "password"
+        elif name.startswith("iotpipe-kafka") or name.startswith("iotpipe-cluster"):
+            assert (name, key) in kafka
+        else:
+            assert name in {
+                "iotpipe-api-tokens",
+                "iotpipe-warehouse",
+                "iotpipe-minio",
+            }, f"unexpected secret {name}"
+    assert kafka <= refs
+    if profile in STATEFULSET_PROFILES:  # the brokers read every user's password (SCRAM)
+        assert users <= {name for name, _ in refs}
 
 
 def test_network_policies_cover_every_pod():
@@ -127,3 +148,48 @@ def test_network_policies_cover_every_pod():
         if peer.items() <= d["spec"]["template"]["metadata"]["labels"].items()
     }
     assert clients == {"iotpipe-sensor-simulator", "iotpipe-dlq-inspector"}
+
+
+def test_network_policies_of_the_statefulset_kafka():
+    """Without Strimzi the chart's own policy does what Strimzi's networkPolicyPeers do:
+    only this release's Kafka clients reach the SCRAM listener; the controller and
+    replication listeners admit the brokers (and the setup Job's tools) alone."""
+    docs = render("statefulset")
+    policies = find(docs, "NetworkPolicy")
+    pods = {
+        f"{d['kind']}/{d['metadata']['name']}": d["spec"]["template"]["metadata"]["labels"]
+        for d in find(docs, "StatefulSet") + find(docs, "Job")
+    }
+    for label, pod_labels in pods.items():
+        matches = [
+            p
+            for p in policies
+            if p["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()
+        ]
+        # the default deny, and for the brokers their own policy (the Job takes no traffic)
+        assert len(matches) == (2 if label.startswith("StatefulSet/") else 1), label
+    rules = one(docs, "NetworkPolicy", "iotpipe-kafka")["spec"]["ingress"]
+
+    def admitted(port: int) -> list[dict]:
+        return [
+            peer["podSelector"]["matchLabels"]
+            for rule in rules
+            if {"port": port, "protocol": "TCP"} in rule["ports"]
+            for peer in rule["from"]
+            if "podSelector" in peer
+        ]
+
+    clients = admitted(9093)
+    assert clients == [{"iotpipe.io/kafka-client": "true", "app.kubernetes.io/instance": "iotpipe"}]
+    labelled = {
+        d["metadata"]["name"]
+        for d in find(docs, "Deployment")
+        if clients[0].items() <= d["spec"]["template"]["metadata"]["labels"].items()
+    }
+    assert labelled == {"iotpipe-sensor-simulator", "iotpipe-dlq-inspector"}
+    broker = pods["StatefulSet/iotpipe-kafka"]
+    setup = pods["Job/iotpipe-kafka-setup"]
+    assert all(sel.items() <= broker.items() for sel in admitted(9090))
+    assert any(sel.items() <= setup.items() for sel in admitted(9091))
+    assert not any(sel.items() <= setup.items() for sel in admitted(9090))
+    assert {"port": 9404, "protocol": "TCP"} in rules[-1]["ports"]  # Prometheus, metrics on
