@@ -39,9 +39,11 @@ PROFILES: dict[str, tuple[str, ...]] = {
     "eks": ("values-eks.yaml",),
     # kafka.provider statefulset with the defaults (values files outside the chart are paths)
     "statefulset": (str(Path(__file__).with_name("values-statefulset.yaml")),),
+    # the project's own single-node cluster (scripts/cluster.sh)
+    "local": ("values-local.yaml",),
 }
 # The profiles whose Kafka is the chart's own StatefulSet rather than Strimzi's resources.
-STATEFULSET_PROFILES = {"statefulset"}
+STATEFULSET_PROFILES = {"statefulset", "local"}
 
 # Plain manifests outside the chart, validated and checked like it.
 LOCAL_MANIFESTS = [

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .manifests import find, one, render
+import pytest
+
+from .manifests import find, one, pod_templates, render
 
 SERVICES = ("sensor-simulator", "dlq-inspector", "quality-gate", "warehouse-loader")
 IRSA = "eks.amazonaws.com/role-arn"
@@ -454,3 +456,107 @@ def test_spark_jmx_exporter_is_wired_to_its_config_and_the_pod_monitor():
     assert not find(off, "ConfigMap", "iotpipe-spark-metrics")
     monitor = one(off, "PodMonitor", "iotpipe-spark")["spec"]["podMetricsEndpoints"]
     assert [e["port"] for e in monitor] == ["stream-metrics"]
+
+
+def cpu_millis(value: str | int | float) -> float:
+    text = str(value)
+    return float(text[:-1]) if text.endswith("m") else float(text) * 1000
+
+
+def test_local_values_fit_the_single_node_cluster():
+    """values-local.yaml: the project's own cluster (2 CPUs, no Strimzi, no S3, no registry)."""
+    import yaml
+
+    from .manifests import REPO
+
+    docs = render("local")
+    assert not find(docs, "Kafka")
+    assert one(docs, "StatefulSet", "iotpipe-kafka")["spec"]["replicas"] == 1
+    # One replica of everything; images loaded into the node, never pulled.
+    assert {d["spec"]["replicas"] for d in find(docs, "Deployment")} == {1}
+    policies = set()
+    for _, pod in pod_templates(docs):
+        for container in pod["containers"] + pod.get("initContainers", []):
+            policies.add(container["imagePullPolicy"])
+            assert container["image"].endswith(":dev"), container["image"]
+    for _, spec in spark_specs(docs):
+        policies.add(spec["imagePullPolicy"])
+        assert spec["image"] == "iotpipe/spark:dev"
+    assert policies == {"Never"}
+    # The warehouse is the in-cluster PostgreSQL.
+    loader = env(docs, "warehouse-loader")
+    assert loader["LOADER_DIALECT"]["value"] == "postgresql"
+    assert (
+        loader["LOADER_WAREHOUSE_DSN"]["valueFrom"]["secretKeyRef"]["name"] == "iotpipe-warehouse"
+    )
+    # What runs all the time, with PostgreSQL (k8s/postgres.yaml) and one medallion job at a
+    # time beside the stream, asks for less than 1.8 of the node's 2 CPUs.
+    total = 0.0
+    for d in find(docs, "Deployment") + find(docs, "StatefulSet"):
+        for c in d["spec"]["template"]["spec"]["containers"]:
+            total += cpu_millis(c["resources"]["requests"]["cpu"])
+    postgres = next(
+        d
+        for d in yaml.safe_load_all((REPO / "k8s/postgres.yaml").read_text())
+        if d["kind"] == "StatefulSet"
+    )
+    total += cpu_millis(
+        postgres["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"]
+    )
+    stream = one(docs, "SparkApplication", "iotpipe-bronze-stream")["spec"]
+    job = find(docs, "ScheduledSparkApplication")[0]["spec"]["template"]
+    for spec in (stream, job):
+        total += cpu_millis(spec["driver"]["coreRequest"])
+        total += spec["executor"]["instances"] * cpu_millis(spec["executor"]["coreRequest"])
+    assert total < 1800, f"{total:.0f}m of CPU requested"
+
+
+def spark_specs(docs):
+    for d in find(docs, "SparkApplication"):
+        yield d["metadata"]["name"], d["spec"]
+    for d in find(docs, "ScheduledSparkApplication"):
+        yield d["metadata"]["name"], d["spec"]["template"]
+
+
+def test_a_lake_on_a_volume_is_mounted_wherever_the_lake_is_used():
+    """lake.volumeClaim: the lake is a folder (LAKE_ROOT a path) on one claim, mounted at that
+    path in every pod that gets LAKE_ROOT, Spark's drivers and executors included."""
+    from .manifests import HelmError
+
+    docs = render("local")
+    root = "/lake"
+    users = 0
+    for label, pod in pod_templates(docs):
+        claims = {
+            v["name"]: v["persistentVolumeClaim"]["claimName"]
+            for v in pod.get("volumes", [])
+            if "persistentVolumeClaim" in v
+        }
+        for container in pod["containers"]:
+            lake = {v["name"]: v.get("value") for v in container.get("env", [])}.get("LAKE_ROOT")
+            if lake is None:
+                continue
+            users += 1
+            assert lake == root, label
+            mount = next(m for m in container["volumeMounts"] if m["mountPath"] == root)
+            assert claims[mount["name"]] == "iotpipe-lake", label
+            assert not mount.get("readOnly"), label
+    assert users == 5  # the four services and the orchestrator's daily run (freshness is off)
+    for name, spec in spark_specs(docs):
+        claims = {
+            v["name"]: v["persistentVolumeClaim"]["claimName"]
+            for v in spec["volumes"]
+            if "persistentVolumeClaim" in v
+        }
+        for role in ("driver", "executor"):
+            lake = {v["name"]: v.get("value") for v in spec[role]["env"]}["LAKE_ROOT"]
+            assert lake == root, (name, role)
+            mount = next(m for m in spec[role]["volumeMounts"] if m["mountPath"] == root)
+            assert claims[mount["name"]] == "iotpipe-lake", (name, role)
+    # On S3 nothing is mounted.
+    for _, spec in spark_specs(render()):
+        assert not [v for v in spec["volumes"] if "persistentVolumeClaim" in v]
+    # A lake on a volume is a path (bronze_stream makes folders under LAKE_ROOT with pathlib).
+    for bad in ("s3a://iotpipe-lake/lake", "file:///lake"):
+        with pytest.raises(HelmError, match="lake/root"):
+            render(lake__volumeClaim="iotpipe-lake", lake__root=bad)
