@@ -480,7 +480,7 @@ deploy() {
   running kube-apiserver || die "the cluster is not running (scripts/cluster.sh up)"
   export KUBECONFIG="$KUBECONFIG_FILE" KUBE_CONTEXT="$CONTEXT"
   local images i
-  mapfile -t images < <(docker images --format '{{.Repository}}:{{.Tag}}' | grep -E '^iotpipe/[a-z-]+:dev$' || true)
+  mapfile -t images < <(docker images --format '{{.Repository}}:{{.Tag}}' | grep -E '^iotpipe/[a-z-]+:dev$' | grep -v '^iotpipe/base' || true)
   [ ${#images[@]} -gt 0 ] || die "no iotpipe/*:dev images: run scripts/images.sh first"
   load_images "${images[@]}"
   scripts/addons.sh load
