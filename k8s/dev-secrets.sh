@@ -8,7 +8,7 @@
 # Read a token back:  kubectl -n iotpipe get secret iotpipe-api-tokens -o jsonpath='{.data.dlq-inspector}' | base64 -d
 set -euo pipefail
 NAMESPACE=${NAMESPACE:-iotpipe}
-CONTEXT=${KUBE_CONTEXT:-}
+CONTEXT=${KUBE_CONTEXT:-${SKAFFOLD_KUBE_CONTEXT:-}}
 kc() { kubectl ${CONTEXT:+--context "$CONTEXT"} -n "$NAMESPACE" "$@"; }
 random() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 
