@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from fastapi import APIRouter
@@ -87,3 +88,62 @@ def test_unexpected_errors_are_json_500s_without_internals() -> None:
 def test_token_must_be_long_enough() -> None:
     with pytest.raises(ValueError, match="at least 16"):
         ServiceSettings(api_token="short")
+
+
+def test_a_start_that_fails_is_retried_while_the_app_answers_503() -> None:
+    """A service whose dependency is not up yet starts anyway: /healthz answers, /readyz and
+    the routes say what it waits for, and the start is retried until it succeeds."""
+    attempts: list[int] = []
+    stopped: list[bool] = []
+
+    async def start() -> None:
+        attempts.append(len(attempts) + 1)
+        if len(attempts) < 3:
+            raise ConnectionError(f"broker unreachable ({len(attempts)})")
+
+    async def stop() -> None:
+        stopped.append(True)
+
+    app = create_app(name="unit", settings=ServiceSettings(api_token=TOKEN), start=start, stop=stop)
+
+    @app.get("/things")
+    async def things() -> list[str]:
+        return ["a"]
+
+    app.state.startup._first_delay_s = 0.05
+    with TestClient(app) as client:
+        assert attempts == [1]
+        assert client.get("/healthz").status_code == 200
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["started"] == (
+            "NotStarted: retrying after 1 failed attempt(s): ConnectionError: broker unreachable (1)"
+        )
+        waiting = client.get("/things")
+        assert waiting.status_code == 503
+        assert waiting.json()["detail"] == (
+            "unit is starting, retrying: ConnectionError: broker unreachable (1)"
+        )
+        for _ in range(100):
+            if client.get("/readyz").status_code == 200:
+                break
+            time.sleep(0.05)
+        assert attempts == [1, 2, 3]
+        assert client.get("/things").json() == ["a"]
+        assert not stopped
+    assert stopped == [True]
+
+
+def test_a_start_that_never_succeeded_is_not_stopped() -> None:
+    stopped: list[bool] = []
+
+    async def start() -> None:
+        raise ConnectionError("never")
+
+    async def stop() -> None:
+        stopped.append(True)
+
+    app = create_app(name="unit", settings=ServiceSettings(api_token=TOKEN), start=start, stop=stop)
+    with TestClient(app) as client:
+        assert client.get("/readyz").status_code == 503
+    assert stopped == []

@@ -240,7 +240,10 @@ def test_migrations_are_applied_once_and_readiness_sees_the_warehouse(
 ) -> None:
     from warehouse_loader.dialects import dialect_for
 
-    assert client.get("/readyz").json() == {"status": "ready", "checks": {"warehouse": "ok"}}
+    assert client.get("/readyz").json() == {
+        "status": "ready",
+        "checks": {"started": "ok", "warehouse": "ok"},
+    }
     assert Warehouse(dialect_for(settings)).migrate() == []  # the app applied them at start
     with psycopg.connect(settings.warehouse_dsn.get_secret_value()) as conn:
         versions = conn.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import time
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Literal
 
 import orjson
+from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request, Response, status
 
 from dlq_inspector import cursor, metrics
@@ -56,17 +55,8 @@ class Inspector:
             prune=self.index.prune,
         )
         self.ledger_tail = TopicTail(settings.kafka, settings.ledger_topic, self.ledger.apply)
-        self.producer = kafka.producer(settings.kafka, **settings.producer_overrides())
-        self.replayer = Replayer(
-            settings.kafka,
-            self.index,
-            self.ledger,
-            self.producer,
-            ledger_topic=settings.ledger_topic,
-            ledger_tail=self.ledger_tail,
-            chunk=settings.replay_chunk,
-            in_flight=settings.replay_in_flight,
-        )
+        self.producer: AIOKafkaProducer
+        self.replayer: Replayer
         self.jobs = JobRegistry(settings.jobs_kept)
 
     async def start(self) -> None:
@@ -83,6 +73,18 @@ class Inspector:
                     ),
                 ],
             )
+        # A fresh producer each attempt: a client that failed to start cannot start again.
+        self.producer = kafka.producer(self.settings.kafka, **self.settings.producer_overrides())
+        self.replayer = Replayer(
+            self.settings.kafka,
+            self.index,
+            self.ledger,
+            self.producer,
+            ledger_topic=self.settings.ledger_topic,
+            ledger_tail=self.ledger_tail,
+            chunk=self.settings.replay_chunk,
+            in_flight=self.settings.replay_in_flight,
+        )
         try:
             await self.producer.start()
             await self.dlq_tail.start()
@@ -328,21 +330,13 @@ async def get_replay(
 
 def build_app(settings: DlqSettings) -> FastAPI:
     inspector = Inspector(settings)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await inspector.start()
-        try:
-            yield
-        finally:
-            await inspector.stop()
-
     app = create_app(
         name=NAME,
         settings=settings,
         description=DESCRIPTION,
         readiness={"kafka": lambda: kafka.ping(settings.kafka), "index": inspector.ready},
-        lifespan=lifespan,
+        start=inspector.start,
+        stop=inspector.stop,
     )
     app.state.inspector = inspector
     app.include_router(router)

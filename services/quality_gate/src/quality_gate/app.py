@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated
 
 import pyarrow as pa
@@ -95,11 +93,6 @@ def build_app(settings: GateSettings | None = None, gate: QualityGate | None = N
     settings = settings or GateSettings()  # api_token from the env
     gate = gate or QualityGate(settings)
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await gate.start()
-        yield
-
     async def lake_reachable() -> None:
         fs, root = filesystem(gate.lake.root)
         fs.get_file_info(root)
@@ -109,7 +102,7 @@ def build_app(settings: GateSettings | None = None, gate: QualityGate | None = N
         settings=settings,
         description=DESCRIPTION,
         readiness={"lake": lake_reachable},
-        lifespan=lifespan,
+        start=gate.start,
     )
     app.state.gate = gate
     app.include_router(router)

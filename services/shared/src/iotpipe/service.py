@@ -4,7 +4,13 @@ metrics, bearer-token auth for mutating endpoints, and JSON errors.
 A service builds its app with :func:`create_app`, registers its routers, and
 protects mutating routes with the :data:`Authorized` dependency::
 
-    app = create_app(name="dlq-inspector", settings=settings, readiness={"kafka": check_kafka})
+    app = create_app(name="dlq-inspector", settings=settings, readiness={"kafka": check_kafka},
+                     start=inspector.start, stop=inspector.stop)
+
+A service whose start needs a dependency (Kafka, the warehouse) comes up without it: the
+process answers ``/healthz``, ``/readyz`` says what it is waiting for, other routes answer 503,
+and the start is retried until it succeeds (:class:`Startup`), so a pod starting before
+its broker or database waits instead of crash-looping.
 
     @router.post("/dlq/replay")
     async def replay(request: ReplayRequest, _: Authorized) -> ReplayJob: ...
@@ -13,9 +19,10 @@ protects mutating routes with the :data:`Authorized` dependency::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
 
@@ -34,8 +41,11 @@ log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[object]]
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+CallNext = Callable[[Request], Awaitable[Response]]
 
 READINESS_TIMEOUT_S = 3.0
+OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/docs", "/redoc", "/openapi.json"})
+"""Routes that answer while the service is still starting."""
 
 
 class ErrorBody(BaseModel):
@@ -128,6 +138,74 @@ async def _run_check(check: ReadinessCheck) -> str:
     return "ok"
 
 
+class NotStarted(RuntimeError):
+    """The service's start has not succeeded yet (it is being retried)."""
+
+
+class Startup:
+    """A service's start, retried with capped exponential back-off until it succeeds.
+
+    ``start`` must be safe to call again after it failed (it leaves no client behind).
+    :meth:`check` is the readiness check ``started``: it raises with the last failure."""
+
+    def __init__(
+        self,
+        name: str,
+        start: Callable[[], Awaitable[None]],
+        *,
+        first_delay_s: float = 1.0,
+        max_delay_s: float = 30.0,
+    ) -> None:
+        self._name = name
+        self._start = start
+        self._first_delay_s = first_delay_s
+        self._max_delay_s = max_delay_s
+        self._task: asyncio.Task[None] | None = None
+        self.started = False
+        self.attempts = 0
+        self.last_error = "not attempted yet"
+
+    async def attempt(self) -> bool:
+        self.attempts += 1
+        try:
+            await self._start()
+        except Exception as exc:
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.warning("%s: start attempt %d failed: %s", self._name, self.attempts, exc)
+            return False
+        self.started = True
+        if self.attempts > 1:
+            log.info("%s: started after %d attempts", self._name, self.attempts)
+        return True
+
+    async def begin(self) -> None:
+        """One attempt now; if it fails, keep retrying in the background."""
+        if not await self.attempt():
+            self._task = asyncio.create_task(self._retry(), name=f"{self._name}-startup")
+
+    async def _retry(self) -> None:
+        delay = self._first_delay_s
+        while True:
+            await asyncio.sleep(delay)
+            if await self.attempt():
+                return
+            delay = min(delay * 2, self._max_delay_s)
+
+    async def cancel(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def check(self) -> None:
+        if not self.started:
+            raise NotStarted(f"retrying after {self.attempts} failed attempt(s): {self.last_error}")
+
+    @property
+    def waiting(self) -> str:
+        return f"{self._name} is starting, retrying: {self.last_error}"
+
+
 def create_app(
     *,
     name: str,
@@ -135,19 +213,54 @@ def create_app(
     description: str = "",
     readiness: Mapping[str, ReadinessCheck] | None = None,
     lifespan: Lifespan | None = None,
+    start: Callable[[], Awaitable[None]] | None = None,
+    stop: Callable[[], Awaitable[None]] | None = None,
     version: str = __version__,
 ) -> FastAPI:
-    """A FastAPI app with `/healthz`, `/readyz`, `/metrics`, auth and JSON errors."""
-    checks = dict(readiness or {})
+    """A FastAPI app with `/healthz`, `/readyz`, `/metrics`, auth and JSON errors.
+
+    ``start`` runs when the app starts and is retried until it succeeds (:class:`Startup`);
+    ``stop`` runs at shutdown if it did. ``lifespan`` wraps both."""
+    startup = Startup(name, start) if start is not None else None
+    checks: dict[str, ReadinessCheck] = {"started": startup.check} if startup else {}
+    checks.update(readiness or {})
+
+    @contextlib.asynccontextmanager
+    async def run(app: FastAPI) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            if lifespan is not None:
+                await stack.enter_async_context(lifespan(app))
+            if startup is not None:
+                await startup.begin()
+            try:
+                yield
+            finally:
+                if startup is not None:
+                    await startup.cancel()
+                    if startup.started and stop is not None:
+                        await stop()
+
     app = FastAPI(
         title=name,
         description=description,
         version=version,
-        lifespan=lifespan,
+        lifespan=run,
         responses=ERROR_RESPONSES,
     )
     app.state.settings = settings
+    app.state.startup = startup
     BUILD_INFO.info({"service": name, "version": version})
+    if startup is not None:
+
+        @app.middleware("http")
+        async def until_started(request: Request, call_next: CallNext) -> Response:
+            # (attempts == 0: no lifespan ran, e.g. an app under test without its start)
+            if startup.started or not startup.attempts or request.url.path in OPS_PATHS:
+                return await call_next(request)
+            return JSONResponse(
+                {"detail": startup.waiting}, status_code=503, headers={"Retry-After": "5"}
+            )
+
     app.middleware("http")(http_metrics_middleware(name))
     install_error_handlers(app)
 

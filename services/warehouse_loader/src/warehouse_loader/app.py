@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
@@ -28,11 +26,6 @@ def build_app(settings: LoaderSettings | None = None) -> FastAPI:
     warehouse = Warehouse(dialect_for(settings))
     loads = LoadService(settings, warehouse)
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await loads.start()
-        yield
-
     async def warehouse_reachable() -> None:
         await asyncio.to_thread(warehouse.ping)
 
@@ -41,7 +34,7 @@ def build_app(settings: LoaderSettings | None = None) -> FastAPI:
         settings=settings,
         description=DESCRIPTION,
         readiness={"warehouse": warehouse_reachable},
-        lifespan=lifespan,
+        start=loads.start,
     )
     app.state.loads = loads
     app.include_router(router)
