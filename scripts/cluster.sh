@@ -410,7 +410,10 @@ load_images() {
 
 # ---- the pipeline on the cluster ------------------------------------------------------------
 
-LAKE_DIR="$STATE/lake"
+# The lake's node folder: values-local.yaml mounts it at this same path in every pod (Spark's
+# sink log records absolute paths, so the lake reads the same on the node as in a pod). Outside
+# $STATE: a pod's non-root user must be able to traverse its parents (/root is 0700).
+LAKE_DIR=/var/lib/iotpipe/lake
 VOLUMES_DIR="$STATE/volumes"
 
 kc() { kubectl --kubeconfig "$KUBECONFIG_FILE" "$@"; }

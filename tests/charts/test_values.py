@@ -524,7 +524,7 @@ def test_a_lake_on_a_volume_is_mounted_wherever_the_lake_is_used():
     from .manifests import HelmError
 
     docs = render("local")
-    root = "/lake"
+    root = "/var/lib/iotpipe/lake"
     users = 0
     for label, pod in pod_templates(docs):
         claims = {

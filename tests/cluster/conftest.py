@@ -24,8 +24,9 @@ from .kube import REPO, Kube, cluster_names
 
 CACHE = Path(os.environ.get("IOTPIPE_CACHE", Path.home() / ".cache" / "iotpipe"))
 STATE = Path(os.environ.get("IOTPIPE_CLUSTER_STATE", CACHE / "cluster"))
-LAKE = STATE / "lake"
-"""The lake's folder on the node (values-local.yaml mounts it into every pod that uses it)."""
+LAKE = Path("/var/lib/iotpipe/lake")
+"""The lake's folder on the node, mounted at the same path in every pod that uses it
+(scripts/cluster.sh, values-local.yaml)."""
 
 
 def step(*cmd: str, timeout: float = 3600) -> None:
