@@ -14,7 +14,7 @@ from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request, Res
 
 from dlq_inspector import cursor, metrics
 from dlq_inspector.index import DlqIndex, Entry, MessageFilter
-from dlq_inspector.kafka_io import read_offsets
+from dlq_inspector.kafka_io import PointReader
 from dlq_inspector.ledger import ReplayLedger
 from dlq_inspector.models import (
     ErrorTypeStats,
@@ -55,6 +55,7 @@ class Inspector:
             prune=self.index.prune,
         )
         self.ledger_tail = TopicTail(settings.kafka, settings.ledger_topic, self.ledger.apply)
+        self.reader = PointReader(settings.kafka, settings.kafka.dlq_topic)
         self.producer: AIOKafkaProducer
         self.replayer: Replayer
         self.jobs = JobRegistry(settings.jobs_kept)
@@ -89,6 +90,7 @@ class Inspector:
             await self.producer.start()
             await self.dlq_tail.start()
             await self.ledger_tail.start()
+            await self.reader.start()
         except BaseException:
             await self.stop()  # leave no client behind
             raise
@@ -99,6 +101,7 @@ class Inspector:
         await self.jobs.cancel_all()
         await self.dlq_tail.stop()
         await self.ledger_tail.stop()
+        await self.reader.stop()
         await self.producer.stop()
 
     async def caught_up(self) -> None:
@@ -218,16 +221,9 @@ async def get_message(
     entry = inspector.index.get(partition, offset)
     if entry is None:
         raise HTTPException(404, f"no DLQ message at partition {partition}, offset {offset}")
-    records = [
-        record
-        async for chunk in read_offsets(
-            inspector.settings.kafka, inspector.settings.kafka.dlq_topic, {partition: [offset]}
-        )
-        for record in chunk
-    ]
-    if not records:
+    record = await inspector.reader.read(partition, offset)
+    if record is None:
         raise HTTPException(404, f"DLQ message {entry.id} is no longer in the topic (retention)")
-    record = records[0]
     value = record.value or b""
     text, document = _decoded(value)
     return MessageDetail(

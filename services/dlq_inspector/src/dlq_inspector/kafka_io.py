@@ -1,4 +1,5 @@
-"""Bulk Kafka I/O for replays: read given offsets back, send keyed records in batches."""
+"""Kafka I/O: read given offsets back (in bulk for replays, one at a time for requests), send
+keyed records in batches."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 
-from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 from tenacity import AsyncRetrying, stop_after_delay, wait_fixed
 
@@ -157,3 +158,48 @@ class BatchSender:
 
     async def _submit(self, batch: object, partition: int) -> asyncio.Future[object]:
         return await self._producer.send_batch(batch, self.topic, partition=partition)
+
+
+class PointReader:
+    """Single records by offset (``GET /dlq/messages/{p}/{o}``) through one consumer, started
+    with the inspector and shared by requests one at a time: a request costs a seek and a
+    fetch, not a new client (its bootstrap, authentication and shutdown)."""
+
+    def __init__(self, settings: KafkaSettings, topic: str, *, timeout_s: float = 10.0) -> None:
+        self._settings = settings
+        self._topic = topic
+        self._timeout_s = timeout_s
+        self._consumer: AIOKafkaConsumer | None = None
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        consumer = kafka.consumer(self._settings, max_partition_fetch_bytes=4 * 1024 * 1024)
+        try:
+            await consumer.start()
+        except BaseException:
+            await consumer.stop()
+            raise
+        self._consumer = consumer
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+    async def read(self, partition: int, offset: int) -> ConsumerRecord[bytes, bytes] | None:
+        """The record at ``offset``, or None when the topic no longer (or not yet) has it."""
+        assert self._consumer is not None, "start() the reader first"
+        consumer = self._consumer
+        tp = TopicPartition(self._topic, partition)
+        async with self._lock, asyncio.timeout(self._timeout_s):
+            consumer.assign([tp])
+            end = (await consumer.end_offsets([tp]))[tp]
+            if offset >= end:
+                return None
+            consumer.seek(tp, offset)
+            while True:
+                batches = await consumer.getmany(tp, timeout_ms=500, max_records=1)
+                for record in batches.get(tp, []):
+                    return record if record.offset == offset else None  # gone: retention
+                if await consumer.position(tp) >= end:
+                    return None
