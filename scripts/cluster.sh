@@ -8,9 +8,11 @@
 #   scripts/cluster.sh down                stop what `up` started (by pid) and clean up its pods
 #   scripts/cluster.sh status              what runs, and where
 #   scripts/cluster.sh load-images IMG...  copy local docker images into the node's containerd
-#   scripts/cluster.sh deploy              the add-ons, then the pipeline: Secrets, PostgreSQL and
-#                                          `helm upgrade --install` with values-local.yaml; waits
-#                                          until every pod is Ready
+#   scripts/cluster.sh prepare             what the release needs besides the chart: the add-ons,
+#                                          Secrets, PostgreSQL, volumes (skaffold's hook)
+#   scripts/cluster.sh deploy              the built images into the node, prepare, then `helm
+#                                          upgrade --install` with values-local.yaml; waits until
+#                                          every pod is Ready
 #   scripts/cluster.sh env                 the exports that point kubectl/helm at the cluster
 #
 # Addresses stay on this machine: the node's address (NODE_IP, default 10.250.0.1) is added to
@@ -42,7 +44,7 @@ export PATH="$BIN:$PATH"
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { echo "cluster: $*" >&2; exit 1; }
 
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; }
 
 # ---- certificates ---------------------------------------------------------------------------
 
@@ -338,6 +340,9 @@ up() {
   kubeconfig kubelet kubelet
   network
   containerd_up
+  # Every pod's sandbox: built here (scripts/images.sh pause), never pulled.
+  docker image inspect "${PAUSE_IMAGE#docker.io/}" >/dev/null 2>&1 || scripts/images.sh pause
+  load_images "${PAUSE_IMAGE#docker.io/}"
   etcd_up
   apiserver_up
   controllers_up
@@ -418,46 +423,34 @@ VOLUMES_DIR="$STATE/volumes"
 
 kc() { kubectl --kubeconfig "$KUBECONFIG_FILE" "$@"; }
 
-# No storage provisioner runs on a single node: bind every Pending claim of namespace $1 to a
-# hostPath volume of its size under $VOLUMES_DIR (writable by the pods' non-root users).
-bind_claims() {
-  local ns="$1" claim size dir
-  while read -r claim size; do
-    [ -n "$claim" ] || continue
-    dir="$VOLUMES_DIR/$ns-$claim"
-    mkdir -p "$dir" && chmod 0777 "$dir"
-    kc apply -f - >/dev/null <<EOF
-apiVersion: v1
-kind: PersistentVolume
-metadata:
-  name: $ns-$claim
-  labels: {app.kubernetes.io/part-of: iotpipe-local}
-spec:
-  capacity: {storage: $size}
-  accessModes: [ReadWriteOnce]
-  persistentVolumeReclaimPolicy: Retain
-  claimRef: {namespace: $ns, name: $claim}
-  hostPath: {path: "$dir", type: Directory}
-EOF
-  done < <(kc -n "$ns" get pvc -o jsonpath='{range .items[?(@.status.phase=="Pending")]}{.metadata.name} {.spec.resources.requests.storage}{"\n"}{end}')
-}
-
-# The lake: a node folder as a ReadWriteMany volume, claimed as iotpipe-lake (values-local.yaml).
-lake_claim() {
-  mkdir -p "$LAKE_DIR" && chmod 0777 "$LAKE_DIR"
+# No storage provisioner runs on a single node: each claim the pipeline makes gets a hostPath
+# volume made for it beforehand (a PersistentVolume whose claimRef names the claim binds it the
+# moment the claim appears; helm's hook Jobs need Kafka, whose StatefulSet claim must bind).
+# volume <namespace> <claim> <size> <access mode> [node folder [name]] (default name and folder
+# $namespace-$claim)
+volume() {
+  local ns="$1" claim="$2" size="$3" mode="$4" dir="${5:-$VOLUMES_DIR/$1-$2}" name="${6:-$1-$2}"
+  mkdir -p "$dir" && chmod 0777 "$dir"  # (written by the pods' non-root users)
   kc apply -f - >/dev/null <<EOF
 apiVersion: v1
 kind: PersistentVolume
 metadata:
-  name: iotpipe-lake
+  name: $name
   labels: {app.kubernetes.io/part-of: iotpipe-local}
 spec:
-  capacity: {storage: 50Gi}
-  accessModes: [ReadWriteMany]
+  capacity: {storage: $size}
+  accessModes: [$mode]
   persistentVolumeReclaimPolicy: Retain
-  claimRef: {namespace: iotpipe, name: iotpipe-lake}
-  hostPath: {path: "$LAKE_DIR", type: Directory}
----
+  storageClassName: ""
+  claimRef: {namespace: $ns, name: $claim}
+  hostPath: {path: "$dir", type: Directory}
+EOF
+}
+
+# The lake: a node folder as a ReadWriteMany volume, claimed as iotpipe-lake (values-local.yaml).
+lake_claim() {
+  volume iotpipe iotpipe-lake 50Gi ReadWriteMany "$LAKE_DIR" iotpipe-lake
+  kc apply -f - >/dev/null <<EOF
 apiVersion: v1
 kind: PersistentVolumeClaim
 metadata:
@@ -479,35 +472,40 @@ all_ready() {
   [ -n "$out" ] && ! grep -vqE '^(Succeeded .*|Running True)$' <<<"$out"
 }
 
-deploy() {
+# Everything the release needs that is not in the chart: the add-ons, the namespace and the
+# Spark operator's RBAC, Secrets (k8s/dev-secrets.sh, kafka-secrets.sh), PostgreSQL, the lake
+# claim and Kafka's volume. `skaffold run -p local` runs it as a hook before helm.
+prepare() {
   running kube-apiserver || die "the cluster is not running (scripts/cluster.sh up)"
   export KUBECONFIG="$KUBECONFIG_FILE" KUBE_CONTEXT="$CONTEXT"
-  local images i
-  mapfile -t images < <(docker images --format '{{.Repository}}:{{.Tag}}' | grep -E '^iotpipe/[a-z-]+:dev$' | grep -v '^iotpipe/base' || true)
-  [ ${#images[@]} -gt 0 ] || die "no iotpipe/*:dev images: run scripts/images.sh first"
-  load_images "${images[@]}"
   scripts/addons.sh load
   scripts/addons.sh install
   scripts/addons.sh wait
   kc apply -f k8s/namespace.yaml -f spark-operator/rbac.yaml >/dev/null
   k8s/dev-secrets.sh
   k8s/kafka-secrets.sh
+  docker image inspect iotpipe/postgres:dev >/dev/null 2>&1 || scripts/images.sh postgres
+  load_images iotpipe/postgres:dev
+  volume iotpipe data-postgres-0 5Gi ReadWriteOnce
   kc apply -f k8s/postgres.yaml >/dev/null
   lake_claim
+  volume iotpipe data-iotpipe-kafka-0 2Gi ReadWriteOnce
+}
+
+# deploy: the images scripts/images.sh built (iotpipe/*:dev) into the node, prepare, then the
+# chart with values-local.yaml; waits until every pod is Ready.
+deploy() {
+  running kube-apiserver || die "the cluster is not running (scripts/cluster.sh up)"
+  local images i
+  mapfile -t images < <(docker images --format '{{.Repository}}:{{.Tag}}' | grep -E '^iotpipe/[a-z-]+:dev$' | grep -v '^iotpipe/base' || true)
+  [ ${#images[@]} -gt 0 ] || die "no iotpipe/*:dev images: run scripts/images.sh first"
+  load_images "${images[@]}"
+  prepare
   say "helm upgrade --install iotpipe (charts/iotpipe/values-local.yaml)"
-  # Helm waits for the chart's hook Jobs, which need Kafka, which needs its claim bound: bind
-  # claims while it runs.
   helm --kubeconfig "$KUBECONFIG_FILE" upgrade --install iotpipe charts/iotpipe -n iotpipe \
-    -f charts/iotpipe/values-local.yaml --timeout 15m >/dev/null 2> >(grep -v 'found symbolic link' >&2) &
-  local helm_pid=$!
-  for ((i = 0; i < 180; i++)); do
-    bind_claims iotpipe
-    if ! kill -0 "$helm_pid" 2>/dev/null; then
-      wait "$helm_pid" || die "helm upgrade --install failed"
-      all_ready iotpipe && break
-    fi
-    sleep 5
-  done
+    -f charts/iotpipe/values-local.yaml --timeout 15m >/dev/null 2> >(grep -v 'found symbolic link' >&2) \
+    || die "helm upgrade --install failed"
+  for ((i = 0; i < 180; i++)); do all_ready iotpipe && break; sleep 5; done
   all_ready iotpipe || { kc -n iotpipe get pods >&2; die "the release's pods are not all Ready after 15 min"; }
   kc -n iotpipe get pods
   say "deployed: kubectl -n iotpipe get pods (KUBECONFIG=$KUBECONFIG_FILE)"
@@ -518,6 +516,7 @@ case "${1:-help}" in
   down) down ;;
   status) status ;;
   load-images) shift; load_images "$@" ;;
+  prepare) prepare ;;
   deploy) deploy ;;
   env) echo "export KUBECONFIG=$KUBECONFIG_FILE" ;;
   -h | --help | help) usage ;;

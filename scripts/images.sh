@@ -3,7 +3,8 @@
 #   scripts/images.sh                 every image (the default)
 #   scripts/images.sh NAME...         only these (and what they are built FROM)
 #   scripts/images.sh --list          the image names
-#   scripts/images.sh stage           only stage the jars the Dockerfiles copy (skaffold's hook)
+#   scripts/images.sh prepare         only the roots and the staged jars the Dockerfiles need
+#                                     (skaffold's hook before it builds the bases)
 #
 # Roots: `mmdebstrap --variant=minbase bookworm` with a few packages, imported with
 # `docker import` as iotpipe/debian:bookworm (python3), iotpipe/debian-jre:bookworm (python3 +
@@ -128,7 +129,7 @@ wanted() {  # wanted <name> <requested...>: asked for (none asked: all)? The bas
 case "${1:-}" in
   -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   --list) for i in "${IMAGES[@]}"; do echo "iotpipe/${i%%|*}:$TAG"; done; echo "iotpipe/pause:3.10"; exit 0 ;;
-  stage) stage; exit 0 ;;
+  prepare) docker_up; roots; stage; exit 0 ;;
 esac
 
 start=$SECONDS

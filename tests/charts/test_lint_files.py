@@ -161,15 +161,68 @@ def test_skaffold_builds_and_wires_every_image():
             node = node[part]
     # The classic builder (no BuildKit); images FROM the two bases get them as build args.
     assert config["build"]["local"]["useBuildkit"] is False
-    for image in ["iotpipe/orchestrator", *(f"iotpipe/{n}" for n in SERVICES.values())]:
-        assert artifacts[image]["requires"] == [
-            {"image": "iotpipe/base-builder", "alias": "BUILDER"},
-            {"image": "iotpipe/base", "alias": "BASE"},
-        ], image
+    # Each build arg a Dockerfile takes from a base is one that skaffold builds (every ARG
+    # naming an iotpipe/ image is either required or a Debian root made by images.sh prepare).
+    for image, artifact in artifacts.items():
+        dockerfile = (REPO / artifact["docker"]["dockerfile"]).read_text()
+        args = dict(re.findall(r"^ARG (\w+)=(iotpipe/\S+)$", dockerfile, re.M))
+        required = {r["alias"]: r["image"] for r in artifact.get("requires", [])}
+        for arg, default in args.items():
+            if default.startswith("iotpipe/debian"):
+                continue  # a root, not an artifact
+            assert arg in required, (image, arg)
+            assert default.removesuffix(":dev") == required[arg], (image, arg)
+        assert set(required) <= set(args), image
     forwarded = {p["resourceName"] for p in config["portForward"]}
     assert {f"iotpipe-{n}" for n in SERVICES.values()} <= forwarded
     profiles = {p["name"] for p in config["profiles"]}
-    assert profiles == {"dev", "eks"}
+    assert profiles == {"dev", "eks", "local"}
+
+
+def test_skaffold_local_profile_loads_what_the_chart_runs_into_the_node():
+    """No registry on the project's cluster: every image the release runs is loaded into the
+    node right after it is built; the roots and jars are made before the first build; what
+    the release needs besides the chart is prepared before helm runs."""
+    config = yaml.safe_load((REPO / "skaffold.yaml").read_text())
+    local = next(p for p in config["profiles"] if p["name"] == "local")
+    cluster_sh = (REPO / "scripts/cluster.sh").read_text()
+    context = re.search(r"^CONTEXT=(\S+)$", cluster_sh, re.M)
+    assert context is not None
+    assert local["activation"] == [{"kubeContext": context.group(1)}]
+    artifacts = [a["image"] for a in config["build"]["artifacts"]]
+    hooks = {
+        artifacts[int(patch["path"].split("/")[3])]: patch["value"]
+        for patch in local["patches"]
+        if patch["path"].startswith("/build/artifacts/")
+    }
+    deployed = {
+        "iotpipe/spark", "iotpipe/orchestrator", "iotpipe/kafka",
+        *(f"iotpipe/{n}" for n in SERVICES.values()),
+    }  # fmt: skip
+    loads = {image for image, hook in hooks.items() if "after" in hook}
+    assert loads == deployed
+    for image in loads:
+        (command,) = hooks[image]["after"]
+        assert command["command"] == [
+            "sh", "-c", 'scripts/cluster.sh load-images "$SKAFFOLD_IMAGE"'
+        ]  # fmt: skip
+    assert hooks[artifacts[0]] == {
+        "before": [{"command": ["scripts/images.sh", "prepare"], "os": ["linux"]}]
+    }
+    assert artifacts[0] == "iotpipe/base-builder"  # the first built: every other is FROM it
+    patches = {p["path"]: p["value"] for p in local["patches"]}
+    assert patches["/deploy/helm/releases/0/valuesFiles"] == ["charts/iotpipe/values-local.yaml"]
+    assert patches["/deploy/helm/hooks"]["before"][0]["host"]["command"] == [
+        "scripts/cluster.sh", "prepare"
+    ]  # fmt: skip
+    assert patches["/manifests/rawYaml"] == []
+    assert "  prepare) prepare ;;" in cluster_sh
+    assert (
+        "  prepare) docker_up; roots; stage; exit 0 ;;" in (REPO / "scripts/images.sh").read_text()
+    )
+    assert {f["resourceName"] for f in local["portForward"]} == {
+        f"iotpipe-{n}" for n in SERVICES.values()
+    }
 
 
 @pytest.mark.parametrize("name", LOCAL_MANIFESTS)
