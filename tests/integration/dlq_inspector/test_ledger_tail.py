@@ -44,7 +44,9 @@ async def test_own_ledger_writes_are_skipped_and_other_writers_are_applied(
 
         # an operator (another writer) marks one replayed message unresolved: a tombstone
         done = next(r["id"] for r in job["results"] if r["result"] == "replayed")
-        source = (await first.client.get(f"/dlq/messages/{done.replace(':', '/')}")).json()
+        source = (
+            await first.client.get(f"/dlq/messages/{done.replace(':', '/')}", headers=AUTH)
+        ).json()
         key = "{topic}-{partition}-{offset}".format(**source["source"])
         producer = kafka.producer(settings.kafka)
         await producer.start()

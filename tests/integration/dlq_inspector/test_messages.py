@@ -11,8 +11,9 @@ import pytest
 
 from iotpipe.contract import ErrorType
 from iotpipe.dlq import DeadLetter
+from iotpipe.settings import KafkaSettings
 
-from .conftest import DlqEnv, letter
+from .conftest import AUTH, DlqEnv, dlq_settings, letter, running, topic_names
 
 pytestmark = pytest.mark.integration
 
@@ -157,7 +158,9 @@ async def test_show_one_message_safely(dlq: DlqEnv) -> None:
     )
     binary_id, text_id = await dlq.write([binary, text])
 
-    shown = (await dlq.client.get(f"/dlq/messages/{binary_id.replace(':', '/')}")).json()
+    shown = (
+        await dlq.client.get(f"/dlq/messages/{binary_id.replace(':', '/')}", headers=AUTH)
+    ).json()
     assert base64.b64decode(shown["value_base64"]) == binary.value
     assert shown["value_text"] is None
     assert shown["value_json"] is None
@@ -166,15 +169,49 @@ async def test_show_one_message_safely(dlq: DlqEnv) -> None:
     assert shown["headers"]["source_offset"] == "7"
     assert shown["source"]["offset"] == 7
 
-    shown = (await dlq.client.get(f"/dlq/messages/{text_id.replace(':', '/')}")).json()
+    shown = (
+        await dlq.client.get(f"/dlq/messages/{text_id.replace(':', '/')}", headers=AUTH)
+    ).json()
     assert shown["value_text"] == text.value.decode()
     assert shown["value_json"] == {"sensor_id": "s-9", "unit": 3}
     assert shown["sensor_id"] == "s-9"
 
-    missing = await dlq.client.get("/dlq/messages/0/999999")
+    missing = await dlq.client.get("/dlq/messages/0/999999", headers=AUTH)
     assert missing.status_code == 404
     assert "no DLQ message" in missing.json()["detail"]
-    assert (await dlq.client.get("/dlq/messages/0/-1")).status_code == 422
+    assert (await dlq.client.get("/dlq/messages/0/-1", headers=AUTH)).status_code == 422
+
+
+READ_TOKEN = "dlq-read-only-token-for-tests"
+
+
+async def test_payloads_need_a_token_and_a_read_only_one_cannot_replay(
+    kafka_settings: KafkaSettings,
+) -> None:
+    """Dead-letter bodies are sensitive: reading one (or a replay job's results) needs the API
+    token or the read-only token; the read-only token cannot replay. Health stays open."""
+    settings = dlq_settings(kafka_settings, topic_names(), read_token=READ_TOKEN)
+    async with running(settings) as dlq:
+        now = int(time.time() * 1000)
+        (letter_id,) = await dlq.write(
+            [letter(b"{bad", ErrorType.MALFORMED_JSON, offset=1, at_ms=now)]
+        )
+        path = f"/dlq/messages/{letter_id.replace(':', '/')}"
+        reader = {"Authorization": f"Bearer {READ_TOKEN}"}
+        for headers in ({}, {"Authorization": "Bearer wrong-token-0123456789"}):
+            for denied in (path, "/dlq/replays/any"):
+                refused = await dlq.client.get(denied, headers=headers)
+                assert refused.status_code == 401, (denied, headers)
+                assert "bearer token" in refused.json()["detail"]
+                assert "value_base64" not in refused.text
+        for headers in (AUTH, reader):
+            shown = await dlq.client.get(path, headers=headers)
+            assert shown.status_code == 200
+            assert base64.b64decode(shown.json()["value_base64"]) == b"{bad"
+        body = {"ids": [letter_id], "background": False}
+        assert (await dlq.client.post("/dlq/replay", json=body, headers=reader)).status_code == 401
+        for open_path in ("/healthz", "/readyz", "/metrics", "/dlq/stats"):
+            assert (await dlq.client.get(open_path)).status_code == 200, open_path
 
 
 async def test_stats_count_exactly(dlq: DlqEnv) -> None:

@@ -230,7 +230,7 @@ async def test_a_large_replay_runs_as_a_job_with_progress(
         location = response.headers["Location"]
         assert location == f"/dlq/replays/{response.json()['id']}"
         for _ in range(600):
-            job = (await dlq.client.get(location)).json()
+            job = (await dlq.client.get(location, headers=AUTH)).json()
             assert 0 <= job["processed"] <= job["total"] == 43
             if job["status"] not in ("pending", "running"):
                 break
@@ -244,7 +244,7 @@ async def test_a_large_replay_runs_as_a_job_with_progress(
         assert len(await dlq.events()) == 40
         recent = (await dlq.client.get("/dlq/replays")).json()
         assert recent[0]["id"] == job["id"]
-        assert (await dlq.client.get("/dlq/replays/nope")).status_code == 404
+        assert (await dlq.client.get("/dlq/replays/nope", headers=AUTH)).status_code == 404
 
 
 async def test_replay_metrics(dlq: DlqEnv) -> None:

@@ -33,7 +33,7 @@ from dlq_inspector.settings import DlqSettings
 from dlq_inspector.tail import NotCaughtUp, TopicTail
 from iotpipe import kafka
 from iotpipe.contract import ErrorType
-from iotpipe.service import Authorized, create_app
+from iotpipe.service import Authorized, ReadAuthorized, create_app
 
 NAME = "dlq-inspector"
 DESCRIPTION = (
@@ -215,6 +215,7 @@ async def get_message(
     request: Request,
     partition: Annotated[int, Path(ge=0)],
     offset: Annotated[int, Path(ge=0)],
+    _: ReadAuthorized,
 ) -> MessageDetail:
     inspector = inspector_of(request)
     await inspector.caught_up()
@@ -316,6 +317,7 @@ async def list_replays(
 async def get_replay(
     request: Request,
     job_id: str,
+    _: ReadAuthorized,
     results: Annotated[bool, Query(description="Include per-message results.")] = True,
 ) -> ReplayJob:
     job = inspector_of(request).jobs.get(job_id)

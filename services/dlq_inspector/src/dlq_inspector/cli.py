@@ -25,7 +25,9 @@ Url = Annotated[str, typer.Option(envvar="DLQ_URL", help="Base URL of the dlq-in
 Token = Annotated[
     str | None,
     typer.Option(
-        envvar="DLQ_API_TOKEN", help="Bearer token (needed for replay).", show_default=False
+        envvar="DLQ_API_TOKEN",
+        help="Bearer token: the API token (replay) or the read-only one (show).",
+        show_default=False,
     ),
 ]
 ErrorTypes = Annotated[
@@ -116,9 +118,10 @@ def show(
     partition: int,
     offset: int,
     url: Url = DEFAULT_URL,
+    token: Token = None,
 ) -> None:
-    """Show one dead letter: error, source coordinates and its bytes."""
-    with _client(url) as client:
+    """Show one dead letter: error, source coordinates and its bytes (needs a token)."""
+    with _client(url, token) as client:
         console.print_json(json.dumps(_call(client, "GET", f"/dlq/messages/{partition}/{offset}")))
 
 

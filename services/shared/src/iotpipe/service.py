@@ -88,8 +88,30 @@ async def require_token(
         )
 
 
+async def require_read_token(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Refuse a request without the service's bearer token or its read-only token (401)."""
+    settings: ServiceSettings = request.app.state.settings
+    given = credentials.credentials.encode() if credentials else b""
+    accepted = [settings.api_token, *([settings.read_token] if settings.read_token else [])]
+    if credentials is None or not any(
+        secrets.compare_digest(given, token.get_secret_value().encode()) for token in accepted
+    ):
+        raise HTTPException(
+            status_code=status.HTTP_401_UNAUTHORIZED,
+            detail="missing or invalid bearer token: send 'Authorization: Bearer <token>' "
+            "(the API token or the read-only token)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
 Authorized = Annotated[None, Depends(require_token)]
 """Add ``_: Authorized`` to a route to require the bearer token."""
+
+ReadAuthorized = Annotated[None, Depends(require_read_token)]
+"""Add ``_: ReadAuthorized`` to a read of sensitive data: the API or the read-only token."""
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "Missing or invalid bearer token"},

@@ -52,6 +52,12 @@ class ServiceSettings(BaseSettings):
         min_length=16,
         description="Bearer token that mutating endpoints require (from a Kubernetes Secret).",
     )
+    read_token: SecretStr | None = Field(
+        default=None,
+        min_length=16,
+        description="Optional read-only bearer token: accepted (besides api_token) by routes "
+        "that return sensitive data without changing anything, e.g. dead-letter payloads.",
+    )
     host: str = "0.0.0.0"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
