@@ -13,6 +13,8 @@
 #   scripts/cluster.sh deploy              the built images into the node, prepare, then `helm
 #                                          upgrade --install` with values-local.yaml; waits until
 #                                          every pod is Ready
+#   scripts/cluster.sh reset               remove the release and its data (Kafka, PostgreSQL,
+#                                          the lake); the cluster and the add-ons stay
 #   scripts/cluster.sh env                 the exports that point kubectl/helm at the cluster
 #
 # Addresses stay on this machine: the node's address (NODE_IP, default 10.250.0.1) is added to
@@ -406,11 +408,28 @@ status() {
 
 # load-images IMG...: docker save | ctr import into the node's image store (namespace k8s.io),
 # so pods with imagePullPolicy Never/IfNotPresent run them.
+# An image the node already has with the same docker image id (recorded in $STATE/loaded) is
+# not copied again: a copy of every image takes minutes.
 load_images() {
   [ $# -gt 0 ] || die "load-images: name at least one image"
   running containerd || die "the cluster is not running (scripts/cluster.sh up)"
-  say "loading $* into the node"
-  docker save "$@" | ctr --address "$RUN_DIR/containerd.sock" -n k8s.io images import - >/dev/null
+  local sock="$RUN_DIR/containerd.sock" image id stamp in_node todo=()
+  in_node=$(ctr --address "$sock" -n k8s.io images ls -q)
+  mkdir -p "$STATE/loaded"
+  for image in "$@"; do
+    id=$(docker image inspect -f '{{.Id}}' "$image") || die "no docker image $image"
+    stamp="$STATE/loaded/${image//[\/:]/_}"
+    if [ "$(cat "$stamp" 2>/dev/null)" = "$id" ] && grep -qxF "docker.io/${image#docker.io/}" <<<"$in_node"; then
+      continue
+    fi
+    todo+=("$image")
+  done
+  [ ${#todo[@]} -gt 0 ] || return 0
+  say "loading ${todo[*]} into the node"
+  docker save "${todo[@]}" | ctr --address "$sock" -n k8s.io images import - >/dev/null
+  for image in "${todo[@]}"; do
+    docker image inspect -f '{{.Id}}' "$image" >"$STATE/loaded/${image//[\/:]/_}"
+  done
 }
 
 # ---- the pipeline on the cluster ------------------------------------------------------------
@@ -465,6 +484,17 @@ spec:
 EOF
 }
 
+# reset: the release and its data gone (helm uninstall, the namespace, its volumes and their
+# folders, the lake), so the next deploy starts from nothing; the cluster and add-ons stay.
+reset() {
+  running kube-apiserver || die "the cluster is not running (scripts/cluster.sh up)"
+  say "removing the release iotpipe and its data"
+  helm --kubeconfig "$KUBECONFIG_FILE" uninstall iotpipe -n iotpipe --wait --timeout 5m >/dev/null 2>&1 || true
+  kc delete namespace iotpipe --ignore-not-found --wait=true --timeout=300s >/dev/null
+  kc delete pv -l app.kubernetes.io/part-of=iotpipe-local --ignore-not-found --wait=true >/dev/null
+  rm -rf "$VOLUMES_DIR"/iotpipe-* "${LAKE_DIR:?}"/* "$LAKE_DIR"/.[!.]* 2>/dev/null || true
+}
+
 # all_ready <namespace>: every pod Running and Ready (or finished: hook Jobs).
 all_ready() {
   local out
@@ -517,6 +547,7 @@ case "${1:-help}" in
   status) status ;;
   load-images) shift; load_images "$@" ;;
   prepare) prepare ;;
+  reset) reset ;;
   deploy) deploy ;;
   env) echo "export KUBECONFIG=$KUBECONFIG_FILE" ;;
   -h | --help | help) usage ;;

@@ -2,7 +2,8 @@
 
 One session brings it up the way a newcomer would (README, "Kubernetes on your machine"):
 `scripts/tools.sh cluster`, `scripts/images.sh`, `scripts/addons.sh build images`,
-`scripts/cluster.sh up`, then `scripts/cluster.sh deploy` (add-ons, Secrets, PostgreSQL, and
+`scripts/cluster.sh up`, `scripts/cluster.sh reset` (no release or data left from an earlier
+session), then `scripts/cluster.sh deploy` (add-ons, Secrets, PostgreSQL, and
 `helm upgrade --install` with charts/iotpipe/values-local.yaml). Every step is the real one;
 a step that fails fails the session with its output. The cluster is stopped afterwards
 (`scripts/cluster.sh down`) unless IOTPIPE_KEEP_CLUSTER=1.
@@ -50,6 +51,9 @@ def kube() -> Iterator[Kube]:
     step("scripts/addons.sh", "images")
     step("scripts/cluster.sh", "up", timeout=900)
     try:
+        # A kept cluster (IOTPIPE_KEEP_CLUSTER=1) has an earlier session's events and lake:
+        # every session starts from an empty release, as a new user's would.
+        step("scripts/cluster.sh", "reset", timeout=900)
         step("scripts/cluster.sh", "deploy", timeout=1800)
         yield Kube(kubeconfig=STATE / "kubeconfig", kubectl_path=CACHE / "bin" / "kubectl")
     finally:
