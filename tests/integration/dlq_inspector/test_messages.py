@@ -135,6 +135,7 @@ async def test_a_cursor_resumes_where_it_stopped_and_sees_new_messages(dlq: DlqE
     [
         ({"cursor": "not-a-cursor"}, 400, "cursor"),
         ({"cursor": "eyJ2IjoyLCJwIjpbXX0"}, 400, "version"),
+        ({"cursor": "eyJ2IjoxLCJwIjpbWzAsMWUzMF1dfQ"}, 400, "cursor"),  # an offset of 1e30
         ({"limit": 0}, 422, "limit"),
         ({"limit": 501}, 422, "at most 500"),
         ({"error_type": "bogus"}, 422, "error_type"),

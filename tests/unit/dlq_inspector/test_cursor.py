@@ -30,6 +30,13 @@ def test_round_trip(found: dict[int, int]) -> None:
         base64.urlsafe_b64encode(b'{"v":1,"p":[[0,-1]]}').decode(),
         base64.urlsafe_b64encode(b'{"v":1,"p":[["a",1]]}').decode(),
         base64.urlsafe_b64encode(b'{"v":1,"p":7}').decode(),
+        # Crafted numbers: a float, a bool, beyond Kafka's partition and offset ranges.
+        base64.urlsafe_b64encode(b'{"v":1,"p":[[0,1e30]]}').decode(),
+        base64.urlsafe_b64encode(b'{"v":1,"p":[[0,1.0]]}').decode(),
+        base64.urlsafe_b64encode(b'{"v":1,"p":[[true,1]]}').decode(),
+        base64.urlsafe_b64encode(b'{"v":1,"p":[[0,9223372036854775808]]}').decode(),
+        base64.urlsafe_b64encode(b'{"v":1,"p":[[2147483648,0]]}').decode(),
+        base64.urlsafe_b64encode(b'{"v":1,"p":[[0,1,2]]}').decode(),
         "ü",
     ],
 )

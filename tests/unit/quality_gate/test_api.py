@@ -77,6 +77,12 @@ def test_runs_need_the_token(client: TestClient) -> None:
         ({"layer": "silver", "window": "yesterday"}, "invalid window 'yesterday'"),
         ({"layer": "silver", "window": "2026-11-20T11:00:00Z--2026-11-20T10:00:00Z"}, "not after"),
         ({"layer": "silver"}, "window: Field required"),
+        # Past year 9999 once in UTC (an OverflowError, a 500, before).
+        ({"layer": "silver", "window": "9999-12-31"}, "outside the years 1-9999"),
+        (
+            {"layer": "silver", "window": "2026-01-01T00:00:00Z--9999-12-31T23:00:00-05:00"},
+            "outside the years 1-9999",
+        ),
     ],
 )
 def test_bad_run_requests_get_422_with_a_message(
@@ -92,6 +98,9 @@ def test_bad_gate_questions_get_4xx(client: TestClient) -> None:
     response = client.get("/gates/gold/2026-13-40")
     assert response.status_code == 422
     assert "invalid window" in response.json()["detail"]
+    response = client.get("/gates/gold/2026-01-01T00:00:00Z--9999-12-31T23:00:00-05:00")
+    assert response.status_code == 422
+    assert "outside the years 1-9999" in response.json()["detail"]
     missing = client.get("/runs/no-such-run")
     assert missing.status_code == 404
     assert missing.json() == {"detail": "no run 'no-such-run'"}

@@ -30,11 +30,21 @@ def decode(cursor: str) -> dict[int, int]:
         body = orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
         if body["v"] != VERSION:
             raise InvalidCursor(f"cursor version {body['v']!r} is not supported")
-        positions = {int(p): int(o) for p, o in body["p"]}
+        pairs = [(p, o) for p, o in body["p"]]
     except InvalidCursor:
         raise
     except (binascii.Error, orjson.JSONDecodeError, KeyError, TypeError, ValueError, UnicodeError):
         raise InvalidCursor("cursor is not one this service issued") from None
-    if any(p < 0 or o < 0 for p, o in positions.items()):
+    # Kafka's own ranges, as JSON integers (not 1e30, not true): anything else was not issued
+    # here, and would fail deep in a seek.
+    if not all(_within(p, MAX_PARTITION) and _within(o, MAX_OFFSET) for p, o in pairs):
         raise InvalidCursor("cursor is not one this service issued")
-    return positions
+    return dict(pairs)
+
+
+MAX_PARTITION = 2**31 - 1
+MAX_OFFSET = 2**63 - 1
+
+
+def _within(value: object, top: int) -> bool:
+    return type(value) is int and 0 <= value <= top

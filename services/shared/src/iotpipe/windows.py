@@ -54,6 +54,8 @@ class Window:
                 return cls(start_hour, start_hour + timedelta(hours=1))
         except ValueError as exc:
             raise ValueError(f"invalid window {text!r}: {exc}") from None
+        except OverflowError:  # e.g. 9999-12-31T23:00:00-05:00 is past year 9999 in UTC
+            raise ValueError(f"invalid window {text!r}: outside the years 1-9999 in UTC") from None
         raise ValueError(
             f"invalid window {text!r}: use START--END (ISO-8601 with Z), YYYY-MM-DD or YYYY-MM-DDTHH"
         )
