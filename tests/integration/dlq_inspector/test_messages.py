@@ -183,6 +183,19 @@ async def test_show_one_message_safely(dlq: DlqEnv) -> None:
     assert (await dlq.client.get("/dlq/messages/0/-1", headers=AUTH)).status_code == 422
 
 
+async def test_a_deeply_nested_dead_letter_is_shown_as_text(dlq: DlqEnv) -> None:
+    """JSON nested deeper than a response can carry (300 levels) is shown as its text
+    (value_json null) instead of failing the request with a 500."""
+    now = int(time.time() * 1000)
+    nested = b"[" * 300 + b"]" * 300
+    (letter_id,) = await dlq.write([letter(nested, ErrorType.SCHEMA_MISMATCH, offset=3, at_ms=now)])
+    shown = await dlq.client.get(f"/dlq/messages/{letter_id.replace(':', '/')}", headers=AUTH)
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["value_json"] is None
+    assert shown.json()["value_text"] == nested.decode()
+    assert base64.b64decode(shown.json()["value_base64"]) == nested
+
+
 READ_TOKEN = "dlq-read-only-token-for-tests"
 
 

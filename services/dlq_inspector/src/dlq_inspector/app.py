@@ -146,15 +146,36 @@ def _occurrence(entry: Entry | None) -> Occurrence | None:
     return Occurrence(id=entry.id, dead_lettered_at=to_datetime(entry.dead_lettered_at_ms))
 
 
+MAX_JSON_DEPTH = 64
+"""Deeper JSON is shown as text only: a response cannot carry arbitrarily deep documents
+(and an event is flat)."""
+
+
+def _depth(document: object) -> int:
+    deepest, todo = 0, [(document, 1)]
+    while todo:
+        node, depth = todo.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, depth)
+            if depth <= MAX_JSON_DEPTH:
+                todo.extend((child, depth + 1) for child in _children(node))
+    return deepest
+
+
+def _children(node: dict[str, object] | list[object]) -> list[object]:
+    return list(node.values()) if isinstance(node, dict) else node
+
+
 def _decoded(value: bytes) -> tuple[str | None, object | None]:
     try:
         text = value.decode("utf-8")
     except UnicodeDecodeError:
         return None, None
     try:
-        return text, orjson.loads(value)
+        document = orjson.loads(value)
     except orjson.JSONDecodeError:
         return text, None
+    return text, (document if _depth(document) <= MAX_JSON_DEPTH else None)
 
 
 router = APIRouter(prefix="/dlq", tags=["dlq"])

@@ -98,7 +98,11 @@ class MessageSummary(BaseModel):
 class MessageDetail(MessageSummary):
     value_base64: str = Field(description="The original bytes, base64: always safe to show.")
     value_text: str | None = Field(description="The original bytes as text, when valid UTF-8.")
-    value_json: Any | None = Field(default=None, description="The bytes parsed, when JSON.")
+    value_json: Any | None = Field(
+        default=None,
+        description="The bytes parsed, when JSON nested at most 64 deep (else null: see "
+        "value_text).",
+    )
     headers: dict[str, str]
 
 
