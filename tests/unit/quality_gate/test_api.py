@@ -80,6 +80,10 @@ def test_runs_need_the_token(client: TestClient) -> None:
         # Past year 9999 once in UTC (an OverflowError, a 500, before).
         ({"layer": "silver", "window": "9999-12-31"}, "outside the years 1-9999"),
         (
+            {"layer": "silver", "window": "2000-01-01T00:00:00Z--2026-01-01T00:00:00Z"},
+            "one run validates at most 31 days, 0:00:00 (QUALITY_MAX_WINDOW)",
+        ),
+        (
             {"layer": "silver", "window": "2026-01-01T00:00:00Z--9999-12-31T23:00:00-05:00"},
             "outside the years 1-9999",
         ),

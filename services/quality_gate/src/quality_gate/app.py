@@ -50,8 +50,17 @@ def _window(text: str) -> Window:
     responses={503: {"model": ErrorBody, "description": "The lake cannot be read or written"}},
 )
 async def create_run(body: RunRequest, request: Request, _: Authorized) -> RunDetail:
+    gate = _gate(request)
+    window = body.parsed_window
+    longest = gate.settings.max_window
+    if window.end - window.start > longest:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"window {window} spans {window.end - window.start}; one run validates at most "
+            f"{longest} (QUALITY_MAX_WINDOW): run it in parts",
+        )
     try:
-        return await _gate(request).run(body.layer, body.parsed_window)
+        return await gate.run(body.layer, window)
     except (OSError, pa.ArrowException) as exc:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, f"cannot read or write the lake: {exc}"

@@ -33,6 +33,12 @@ class GateSettings(ServiceSettings):
             "end (or now, for a window still open). ISO-8601 duration or seconds."
         ),
     )
+    max_window: timedelta = Field(
+        default=timedelta(days=31),
+        gt=timedelta(0),
+        description="The longest window one run may validate (longer: 422, run it in parts). "
+        "ISO-8601 duration or seconds.",
+    )
     engine: Literal["auto", "pandas", "spark"] = Field(
         default="auto",
         description="Where GX computes: pandas (in process), Spark, or by slice size (auto).",
