@@ -560,3 +560,26 @@ def test_a_lake_on_a_volume_is_mounted_wherever_the_lake_is_used():
     for bad in ("s3a://iotpipe-lake/lake", "file:///lake"):
         with pytest.raises(HelmError, match="lake/root"):
             render(lake__volumeClaim="iotpipe-lake", lake__root=bad)
+
+
+def test_the_stream_and_the_inspector_read_the_same_event_time_bounds(monkeypatch):
+    """contract.* reaches the Bronze stream and the DLQ inspector's replay as CONTRACT_*, in
+    the form iotpipe.settings.ContractSettings reads ("none": no bound)."""
+    from datetime import timedelta
+
+    from iotpipe.contract import EventTimeBounds
+    from iotpipe.settings import ContractSettings
+
+    for values, want in (
+        ({}, EventTimeBounds(timedelta(hours=1), None)),
+        (
+            {"contract__maxEventAheadSeconds": 60, "contract__maxEventBehindSeconds": 86400},
+            EventTimeBounds(timedelta(minutes=1), timedelta(days=1)),
+        ),
+    ):
+        docs = render(**values)
+        stream = next(spec for name, spec in spark_specs(docs) if "bronze" in name)
+        for found in (env(docs, "dlq-inspector"), {v["name"]: v for v in stream["driver"]["env"]}):
+            for name in ("CONTRACT_MAX_AHEAD_SECONDS", "CONTRACT_MAX_BEHIND_SECONDS"):
+                monkeypatch.setenv(name, found[name]["value"])
+            assert ContractSettings().time_bounds == want

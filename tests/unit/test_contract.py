@@ -12,17 +12,20 @@ import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from iotpipe.contract import (
     REQUIRED_FIELDS,
     SENSOR_TYPES,
     ContractViolation,
     ErrorType,
+    EventTimeBounds,
     SensorEvent,
     SensorType,
     json_schema,
     parse_event,
 )
+from iotpipe.settings import ContractSettings
 
 
 def valid(**changes: object) -> dict[str, object]:
@@ -191,3 +194,34 @@ def test_arbitrary_bytes_never_crash_the_parser(raw: bytes) -> None:
     if violation is not None:
         assert violation.error_type in set(ErrorType)
         assert violation.detail
+
+
+def test_an_event_dated_too_far_from_its_arrival_is_out_of_contract() -> None:
+    arrived = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+    bounds = EventTimeBounds(max_ahead=timedelta(minutes=10), max_behind=timedelta(days=2))
+
+    def judged(at: datetime) -> datetime:
+        return parse_event(orjson.dumps(valid(timestamp=at.isoformat())), arrived, bounds).timestamp
+
+    for at in (arrived, arrived + timedelta(minutes=10), arrived - timedelta(days=2)):
+        assert judged(at) == at
+    with pytest.raises(ContractViolation, match=r"0:10:00\.000001 ahead of the event's arrival"):
+        judged(arrived + timedelta(minutes=10, microseconds=1))
+    with pytest.raises(ContractViolation, match="behind the event's arrival") as caught:
+        judged(arrived - timedelta(days=2, seconds=1))
+    assert caught.value.error_type is ErrorType.OUT_OF_CONTRACT
+    far = orjson.dumps(valid(timestamp="2099-01-01T00:00:00Z"))
+    assert parse_event(far).timestamp.year == 2099, "no arrival given: nothing to bound by"
+    with pytest.raises(ContractViolation, match="ahead"):
+        parse_event(far, arrived)  # the default bound: an hour ahead, none behind
+    assert parse_event(orjson.dumps(valid(timestamp="1999-01-01T00:00:00Z")), arrived)
+
+
+def test_the_bounds_come_from_contract_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert ContractSettings().time_bounds == EventTimeBounds()
+    monkeypatch.setenv("CONTRACT_MAX_AHEAD_SECONDS", "none")
+    monkeypatch.setenv("CONTRACT_MAX_BEHIND_SECONDS", "86400")
+    assert ContractSettings().time_bounds == EventTimeBounds(None, timedelta(days=1))
+    monkeypatch.setenv("CONTRACT_MAX_AHEAD_SECONDS", "-5")
+    with pytest.raises(ValidationError, match="greater than 0"):
+        ContractSettings()

@@ -129,6 +129,15 @@ annotations:
   readOnly: true
 {{- end -}}
 
+{{/* The event contract's bounds (iotpipe.settings.ContractSettings); "none" is no bound. */}}
+{{- define "iotpipe.contractEnv" -}}
+{{- $contract := .Values.contract -}}
+- name: CONTRACT_MAX_AHEAD_SECONDS
+  value: {{ $contract.maxEventAheadSeconds | default "none" | quote }}
+- name: CONTRACT_MAX_BEHIND_SECONDS
+  value: {{ $contract.maxEventBehindSeconds | default "none" | quote }}
+{{- end -}}
+
 {{/* Lake environment: where the lake is and how to reach S3. */}}
 {{- define "iotpipe.lakeEnv" -}}
 {{- $lake := .Values.lake -}}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from typing import Any
 
@@ -119,6 +120,37 @@ async def test_unfixable_messages_are_refused_with_the_reason(dlq: DlqEnv) -> No
     assert results["0:999999"]["result"] == "not_found"
     assert await dlq.events() == []
     assert (await dlq.client.get("/dlq/stats")).json()["unresolved"] == 4
+
+
+async def test_cut_letters_and_events_dated_ahead_are_refused(dlq: DlqEnv) -> None:
+    """A letter that keeps only the first part of its source record cannot be replayed
+    (the inspector says where the whole is); an event dated beyond the contract's bound
+    ahead of now is refused as the stream would dead-letter it again."""
+    now = int(time.time() * 1000)
+    ahead, fixable = wrong_unit_letters(2, start_ms=now, first_offset=20)
+    from_the_future = orjson.loads(ahead.value) | {"timestamp": "2099-01-01T00:00:00Z"}
+    ahead = dataclasses.replace(ahead, value=orjson.dumps(from_the_future))
+    cut = dataclasses.replace(
+        letter(
+            b'{"sensor_id": "s-1", "value": 1, "pad": "xxxx',
+            ErrorType.MALFORMED_JSON,
+            offset=7,
+            at_ms=now,
+        ),
+        source_size=1_048_000,
+    )
+    ids = await dlq.write([ahead, fixable, cut])
+    job = await replay_ok(dlq, ids=ids, patches=unit_fixes(ids[:2], [ahead, fixable]))
+
+    results = {r["id"]: r for r in job["results"]}
+    assert results[ids[1]]["result"] == "replayed"
+    assert results[ids[0]]["result"] == "refused"
+    assert results[ids[0]]["error_type"] == "out_of_contract"
+    assert "ahead of the event's arrival" in results[ids[0]]["reason"]
+    assert results[ids[2]]["result"] == "refused"
+    assert "of the source record's 1048000 bytes" in results[ids[2]]["reason"]
+    assert "sensor-events:1:7" in results[ids[2]]["reason"]
+    assert len(await dlq.events()) == 1
 
 
 async def test_dry_run_shows_what_would_be_sent_and_sends_nothing(dlq: DlqEnv) -> None:

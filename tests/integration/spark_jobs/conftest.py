@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from iotpipe import kafka
-from iotpipe.contract import ContractViolation, ErrorType, parse_event
+from iotpipe.contract import ContractViolation, ErrorType, now_utc, parse_event
 from iotpipe.demo import sample_events
 from iotpipe.dlq import DeadLetter
 from iotpipe.lake import Lake
@@ -34,9 +34,10 @@ def bad_records(per_kind: int, *, seed: int = 3) -> list[tuple[bytes, ErrorType]
     templates = [orjson.loads(e.to_json()) for e in sample_events(per_kind, seed=seed)]
     for kind in ErrorType:
         for i in range(per_kind):
-            if kind is ErrorType.OUT_OF_CONTRACT:
-                record = dict(templates[i], unit="furlongs")
-                raw = orjson.dumps(record)
+            if kind is ErrorType.OUT_OF_CONTRACT and i % 2:  # from a clock years ahead
+                raw = orjson.dumps(dict(templates[i], timestamp="2099-01-01T00:00:00.000Z"))
+            elif kind is ErrorType.OUT_OF_CONTRACT:
+                raw = orjson.dumps(dict(templates[i], unit="furlongs"))
             elif kind is ErrorType.SCHEMA_MISMATCH and i % 2:
                 raw = orjson.dumps(dict(templates[i], value="hot"))
             elif kind is ErrorType.MISSING_REQUIRED and i % 2:
@@ -48,7 +49,7 @@ def bad_records(per_kind: int, *, seed: int = 3) -> list[tuple[bytes, ErrorType]
             out.append((raw, kind))
     for raw, kind in out:
         with pytest.raises(ContractViolation) as caught:
-            parse_event(raw)
+            parse_event(raw, now_utc())
         assert caught.value.error_type is kind, raw
     return out
 

@@ -13,11 +13,13 @@ from pyspark.sql import functions as sf
 from spark_jobs import classify
 
 from iotpipe.contract import (
+    DEFAULT_TIME_BOUNDS,
     REQUIRED_FIELDS,
     SCHEMA_VERSION,
     SENSOR_TYPES,
     ContractViolation,
     ErrorType,
+    EventTimeBounds,
     SensorEvent,
     SensorType,
     parse_event,
@@ -26,6 +28,9 @@ from iotpipe.contract import (
 pytestmark = pytest.mark.integration
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ARRIVED = datetime(2026, 11, 28, tzinfo=UTC)
+"""The Kafka record time of every record here: the corpus's events are before it, or
+around the contract's bound ahead of it (an hour)."""
 
 
 def _valid(kind: SensorType = SensorType.TEMPERATURE, **changes: object) -> dict[str, object]:
@@ -78,6 +83,8 @@ def corpus() -> list[bytes]:
         _valid(timestamp="1970-01-01T00:59:59.5+01:00"),  # before the epoch in UTC
         _valid(timestamp="1000-01-01T00:00:00+01:00"),  # year 999 in UTC
         _valid(timestamp="2026-11-26T10:00:00z"),
+        _valid(timestamp="2026-11-28T01:00:00Z"),  # just the hour ahead the contract allows
+        _valid(timestamp="2026-11-28T02:00:00+01:00"),
     ]
     raws = [orjson.dumps(record) for record in good]
     raws += [
@@ -92,6 +99,11 @@ def corpus() -> list[bytes]:
         orjson.dumps(_valid()).replace(b'"value":', b'"value":1234567890123456789012,"v":'),
     ]
     bad: list[object] = [_without(name) for name in REQUIRED_FIELDS]
+    bad += [
+        _valid(timestamp="2026-11-28T01:00:00.000001Z"),  # more than an hour ahead
+        _valid(timestamp="2026-11-28 01:00:01Z"),  # the same, on the slow path
+        _valid(timestamp="2099-01-01T00:00:00Z"),
+    ]
     bad += [{**_valid(), name: None} for name in REQUIRED_FIELDS]
     bad += [
         _valid(schema_version=None),
@@ -158,23 +170,28 @@ def corpus() -> list[bytes]:
 
 def contract_verdict(raw: bytes | None) -> tuple[str | None, dict[str, object] | None]:
     try:
-        event = parse_event(raw if raw is not None else b"")
+        event = parse_event(raw if raw is not None else b"", ARRIVED)
     except ContractViolation as violation:
         return violation.error_type.value, None
     return None, orjson.loads(event.to_json())
 
 
 def _classify(
-    spark: SparkSession, raws: list[bytes | None]
+    spark: SparkSession,
+    raws: list[bytes | None],
+    bounds: EventTimeBounds = DEFAULT_TIME_BOUNDS,
+    arrived: list[datetime | None] | None = None,
 ) -> list[tuple[str | None, dict | None]]:
+    arrivals = arrived or [ARRIVED] * len(raws)
     frame = spark.createDataFrame(
         [
-            (raw, "t", 0, offset, datetime(2026, 11, 26, tzinfo=UTC))
-            for offset, raw in enumerate(raws)
+            (raw, "t", 0, offset, at)
+            for offset, (raw, at) in enumerate(zip(raws, arrivals, strict=True))
         ],
         "value binary, topic string, partition int, offset long, timestamp timestamp",
     )
-    classified = classify.classify(frame).withColumn("event_us", sf.unix_micros("timestamp"))
+    classified = classify.classify(frame, bounds)
+    classified = classified.withColumn("event_us", sf.unix_micros("timestamp"))
     rows = sorted(classified.collect(), key=lambda row: row.offset)
     assert [row.offset for row in rows] == list(range(len(raws))), "every record exactly once"
     verdicts: list[tuple[str | None, dict | None]] = []
@@ -205,6 +222,47 @@ def test_spark_classification_agrees_with_parse_event(spark: SparkSession) -> No
     assert kinds == {None, *(e.value for e in ErrorType)}, "corpus covers every outcome"
 
 
+def test_the_event_time_bounds_are_configurable_and_the_same_on_both_paths(
+    spark: SparkSession,
+) -> None:
+    bounds = EventTimeBounds(max_ahead=timedelta(minutes=5), max_behind=timedelta(days=1))
+    cases = [  # (event time - arrival, within the bounds)
+        (timedelta(0), True),
+        (timedelta(minutes=5), True),
+        (timedelta(minutes=5, microseconds=1), False),
+        (-timedelta(days=1), True),
+        (-timedelta(days=1, microseconds=1), False),
+        (timedelta(days=365 * 70), False),
+    ]
+    raws: list[bytes | None] = []
+    for offset, _ in cases:
+        stamp = (ARRIVED + offset).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        raws.append(orjson.dumps(_valid(timestamp=stamp)))  # the fast path's form
+        raws.append(orjson.dumps(_valid(timestamp=stamp.replace("T", " "))))  # the slow path's
+    for (offset, within), raw in zip(cases, raws[::2], strict=True):
+        if within:
+            parse_event(raw or b"", ARRIVED, bounds)
+            continue
+        side = "ahead" if offset > timedelta(0) else "behind"
+        with pytest.raises(ContractViolation, match=side) as caught:
+            parse_event(raw or b"", ARRIVED, bounds)
+        assert caught.value.error_type is ErrorType.OUT_OF_CONTRACT
+    late_clock = orjson.dumps(_valid(timestamp="2099-01-01T00:00:00Z"))
+
+    verdicts = _classify(spark, [*raws, late_clock], bounds, [ARRIVED] * len(raws) + [None])
+
+    accepted = [error is None for error, _ in verdicts]
+    assert accepted == [within for _, within in cases for _ in (1, 2)] + [True], (
+        "a record without a Kafka time has nothing to be bounded by"
+    )
+    frame = spark.createDataFrame(
+        [(raw, "t", 0, i, ARRIVED) for i, raw in enumerate(raws)],
+        "value binary, topic string, partition int, offset long, timestamp timestamp",
+    )
+    fast = {row.offset for row in classify.prepare(frame, bounds).where("_fast").collect()}
+    assert fast == {0, 2, 6}, "the fast path takes the records of its form within the bounds"
+
+
 def test_the_fast_path_takes_the_canonical_wire_format_and_its_plain_variants(
     spark: SparkSession,
 ) -> None:
@@ -227,7 +285,7 @@ def test_the_fast_path_takes_the_canonical_wire_format_and_its_plain_variants(
         orjson.dumps(_valid(sensor_type="radiation")),
     ]
     frame = spark.createDataFrame(
-        [(raw, "t", 0, i, datetime(2026, 11, 26, tzinfo=UTC)) for i, raw in enumerate(fast + slow)],
+        [(raw, "t", 0, i, ARRIVED) for i, raw in enumerate(fast + slow)],
         "value binary, topic string, partition int, offset long, timestamp timestamp",
     )
     taken = {row.offset for row in classify.prepare(frame).where("_fast").collect()}
@@ -243,7 +301,7 @@ def test_the_fast_path_reads_the_values_the_contract_reads(spark: SparkSession) 
         ),
     ]
     frame = spark.createDataFrame(
-        [(raw, "t", 0, i, datetime(2026, 11, 26, tzinfo=UTC)) for i, raw in enumerate(raws)],
+        [(raw, "t", 0, i, ARRIVED) for i, raw in enumerate(raws)],
         "value binary, topic string, partition int, offset long, timestamp timestamp",
     )
     prepared = classify.prepare(frame).withColumn("event_us", sf.unix_micros("timestamp"))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,11 +20,24 @@ import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from pyspark.sql import DataFrame, SparkSession
-from spark_jobs.bronze_stream import SUMMARY_TABLE, BronzeSettings, BronzeStream, kafka_options
+from spark_jobs.bronze_stream import (
+    JOB,
+    SUMMARY_TABLE,
+    BronzeSettings,
+    BronzeStream,
+    kafka_options,
+)
 from spark_jobs.schemas import BRONZE
 from spark_jobs.stream_metrics import LATENCY_BUCKETS
 
-from iotpipe.contract import SENSOR_TYPES, SensorEvent, SensorType, parse_event
+from iotpipe.contract import (
+    SENSOR_TYPES,
+    ErrorType,
+    EventTimeBounds,
+    SensorEvent,
+    SensorType,
+    parse_event,
+)
 from iotpipe.dlq import DeadLetter, source_key
 from iotpipe.lake import Lake
 from iotpipe.local.process import free_port
@@ -142,6 +157,7 @@ async def test_every_record_lands_once_and_the_summary_respects_the_watermark(
     # An hour after the mixed events (event time = now): their newest must not move the
     # watermark past the timed events below, whatever the time of day.
     base = (datetime.now(UTC) + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+    bounds = EventTimeBounds(max_ahead=timedelta(hours=2))  # the latest is base + 30 minutes
     # Round 1 also puts events at 10:00..10:04 (two types) and one at 10:12 (watermark -> 10:02).
     timed = [
         event(kind, base + timedelta(minutes=m, seconds=s), 10.0 + m + s / 10, m * 100 + s)
@@ -156,7 +172,7 @@ async def test_every_record_lands_once_and_the_summary_respects_the_watermark(
         produced.valid[where] = raw
 
     before, started = metric_samples(), time.time()
-    BronzeStream(spark, settings, bronze_kafka, bronze_lake).run()
+    BronzeStream(spark, settings, bronze_kafka, bronze_lake, bounds).run()
     ended = time.time()
     await assert_accounted(spark, bronze_lake, bronze_kafka, produced)
     assert_batch_metrics(before, metric_samples(), produced, started, ended)
@@ -173,7 +189,7 @@ async def test_every_record_lands_once_and_the_summary_respects_the_watermark(
         await produce_raw(bronze_kafka, bronze_kafka.events_topic, late), late, strict=True
     ):
         produced.valid[where] = raw
-    BronzeStream(spark, settings, bronze_kafka, bronze_lake).run()
+    BronzeStream(spark, settings, bronze_kafka, bronze_lake, bounds).run()
     keys = await assert_accounted(spark, bronze_lake, bronze_kafka, produced)
     assert set(keys.values()) == {1}, "a clean restart writes no DLQ duplicates"
 
@@ -261,6 +277,62 @@ async def test_a_batch_that_died_between_its_two_bronze_commits_is_completed_onc
     rows = ("bronze_stream_bronze_rows_total", ())
     assert after[rows] - before.get(rows, 0) == len(produced.valid)
     assert sorted(int(p.name) for p in bronze_log(bronze_lake)) == [0, 1]
+
+
+async def test_a_deleted_checkpoint_loses_nothing(
+    spark: SparkSession, bronze_kafka: KafkaSettings, bronze_lake: Lake
+) -> None:
+    """docs/runbook.md's reset: delete the job's checkpoints, produce more, run again. A new
+    checkpoint numbers its batches from 0 again, which Bronze's and the DLQ lake copy's
+    sinks once took for batches they held (the new records were in neither). Now every
+    record is in Bronze or the DLQ: the first round's twice (the new checkpoint reads the
+    topic from its start again), the second round's once."""
+    settings = BronzeSettings(available_now=True, metrics_port=0, dlq_to_lake=True)
+    first = await produce_mixed(bronze_kafka, valid=120, per_kind=2, seed=21)
+    BronzeStream(spark, settings, bronze_kafka, bronze_lake).run()
+    await assert_accounted(spark, bronze_lake, bronze_kafka, first)
+
+    shutil.rmtree(bronze_lake.checkpoint(JOB))
+    second = await produce_mixed(bronze_kafka, valid=120, per_kind=2, seed=22)
+    BronzeStream(spark, settings, bronze_kafka, bronze_lake).run()
+
+    bronze = Counter(
+        (row.kafka_partition, row.kafka_offset) for row in bronze_rows(spark, bronze_lake)
+    )
+    assert bronze == Counter({**dict.fromkeys(first.valid, 2), **dict.fromkeys(second.valid, 1)})
+    letters = Counter(key for key, _ in await read_dead_letters(bronze_kafka))
+    key = functools.partial(source_key, bronze_kafka.events_topic)
+    assert letters == Counter(
+        {**{key(*at): 2 for at in first.invalid}, **{key(*at): 1 for at in second.invalid}}
+    )
+    # The lake copy's new checkpoint reads the DLQ topic from its start again, too.
+    lake_letters = Counter(row.key for row in spark.read.parquet(bronze_lake.dlq).collect())
+    assert lake_letters == Counter(
+        {**{key(*at): 3 for at in first.invalid}, **{key(*at): 1 for at in second.invalid}}
+    )
+
+
+async def test_a_bad_record_near_the_size_limit_is_dead_lettered_in_part(
+    spark: SparkSession, bronze_kafka: KafkaSettings, bronze_lake: Lake
+) -> None:
+    """A record just under the broker's 1 MiB default plus the DLQ's key and headers is over
+    it: the DLQ write failed, and the batch again on every restart. Now the letter keeps the
+    value's first ``dlq_max_value_bytes`` and says how long the whole is; the stream goes on."""
+    huge = b'{"sensor_id": "s-1", "pad": "' + b"x" * 1_048_370  # cut short: malformed_json
+    produced = await produce_mixed(bronze_kafka, valid=40, per_kind=1, seed=31)
+    [where] = await produce_raw(bronze_kafka, bronze_kafka.events_topic, [huge])
+    produced.invalid[where] = ErrorType.MALFORMED_JSON
+    settings = BronzeSettings(available_now=True, metrics_port=0, summary=False)
+
+    BronzeStream(spark, settings, bronze_kafka, bronze_lake).run()
+
+    await assert_accounted(spark, bronze_lake, bronze_kafka, produced)
+    letters = dict(await read_dead_letters(bronze_kafka))
+    cut = letters[source_key(bronze_kafka.events_topic, *where)]
+    assert cut.value == huge[: settings.dlq_max_value_bytes]
+    assert cut.source_size == len(huge)
+    assert cut.error_type is ErrorType.MALFORMED_JSON
+    assert all(letter.source_size is None for letter in letters.values() if letter is not cut)
 
 
 def bronze_log(lake: Lake) -> list[Path]:

@@ -46,6 +46,7 @@ The enabled HTTP services, each merged over serviceDefaults, as a YAML list of
 {{- if eq $svc.key "dlqInspector" }}
 - name: DLQ_LEDGER_TOPIC
   value: {{ $root.Values.kafka.topics.replays.name | quote }}
+{{ include "iotpipe.contractEnv" $root }}
 {{- end }}
 {{- if eq $svc.key "warehouseLoader" }}
 {{- $wh := $root.Values.warehouse }}

@@ -82,6 +82,7 @@ env:
   {{- include "iotpipe.kafkaEnv" (dict "root" $root "user" (include "iotpipe.spark.kafkaUser" $root)) | nindent 2 }}
   {{- end }}
   {{- include "iotpipe.lakeEnv" $root | nindent 2 }}
+  {{- include "iotpipe.contractEnv" $root | nindent 2 }}
 volumeMounts:
   - {name: tmp, mountPath: /tmp}
   - {name: work-dir, mountPath: /opt/spark/work-dir}

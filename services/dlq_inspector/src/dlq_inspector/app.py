@@ -85,6 +85,7 @@ class Inspector:
             ledger_tail=self.ledger_tail,
             chunk=self.settings.replay_chunk,
             in_flight=self.settings.replay_in_flight,
+            time_bounds=self.settings.contract.time_bounds,
         )
         try:
             await self.producer.start()

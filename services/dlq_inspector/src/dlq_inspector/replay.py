@@ -43,11 +43,15 @@ from dlq_inspector.models import (
 )
 from dlq_inspector.patch import merge_patch
 from dlq_inspector.tail import TopicTail
+from iotpipe import dlq
 from iotpipe.contract import (
+    DEFAULT_TIME_BOUNDS,
     ContractViolation,
     ErrorType,
+    EventTimeBounds,
     SensorEvent,
     event_from_document,
+    now_utc,
     parse_event,
 )
 from iotpipe.settings import KafkaSettings
@@ -59,11 +63,16 @@ HEADER_REPLAY_OF = "dlq_replay_of"
 """Headers on a replayed event: which replay sent it, and the source key it replaces."""
 
 
-def validated(raw: bytes, patch: dict[str, Any] | None) -> tuple[SensorEvent, bytes]:
+def validated(
+    raw: bytes,
+    patch: dict[str, Any] | None,
+    bounds: EventTimeBounds = DEFAULT_TIME_BOUNDS,
+) -> tuple[SensorEvent, bytes]:
     """The event and the exact bytes to send: the original, or the original with a merge
-    patch applied, validated against the contract (raises :class:`ContractViolation`)."""
+    patch applied, validated against the contract as if it arrived now, as it is about to
+    (raises :class:`ContractViolation`)."""
     if not patch:
-        return parse_event(raw), raw
+        return parse_event(raw, now_utc(), bounds), raw
     try:
         document = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -82,7 +91,7 @@ def validated(raw: bytes, patch: dict[str, Any] | None) -> tuple[SensorEvent, by
         value = orjson.dumps(fixed)  # the bytes sent encode exactly the document validated
     except orjson.JSONEncodeError as exc:
         raise ContractViolation(ErrorType.SCHEMA_MISMATCH, f"the patched event: {exc}") from None
-    return event_from_document(fixed), value
+    return event_from_document(fixed, now_utc(), bounds), value
 
 
 _SUCCESSES = (Outcome.REPLAYED, Outcome.WOULD_REPLAY)
@@ -254,6 +263,7 @@ class Replayer:
         ledger_tail: TopicTail,
         chunk: int = 2_000,
         in_flight: int = 4,
+        time_bounds: EventTimeBounds = DEFAULT_TIME_BOUNDS,
     ) -> None:
         self._kafka = kafka_settings
         self._index = index
@@ -263,6 +273,7 @@ class Replayer:
         self._ledger_out = BatchSender(producer, ledger_topic)
         self._chunk = chunk
         self._in_flight = in_flight
+        self._time_bounds = time_bounds
         self._lock = asyncio.Lock()
 
     def select(self, request: ReplayRequest) -> tuple[list[Entry], list[str]]:
@@ -379,13 +390,24 @@ class Replayer:
                 reason=f"another DLQ message of the same source record ({key}) is in this replay",
             )
         seen.add(key)
+        size = dict(record.headers or ()).get(dlq.HEADER_SOURCE_SIZE)
+        if size is not None:
+            return MessageResult(
+                id=entry.id,
+                result=Outcome.REFUSED,
+                reason=f"the dead letter keeps only the first {len(record.value or b'')} of the "
+                f"source record's {size.decode(errors='replace')} bytes; the whole is at "
+                f"{entry.source_topic}:{entry.source_partition}:{entry.source_offset} while "
+                "that topic retains it",
+                error_type=entry.error_type,
+            )
         patch = request.patch
         if request.patches:
             extra = request.patches.get(entry.id)
             if extra is not None:
                 patch = merge_patch(patch or {}, extra)
         try:
-            event, value = validated(record.value or b"", patch)
+            event, value = validated(record.value or b"", patch, self._time_bounds)
         except ContractViolation as violation:
             return MessageResult(
                 id=entry.id,

@@ -1,4 +1,5 @@
-"""The inspector's configuration (env ``DLQ_*``; Kafka from ``KAFKA_*``)."""
+"""The inspector's configuration (env ``DLQ_*``; Kafka from ``KAFKA_*``, the contract's
+event-time bounds from ``CONTRACT_*``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any, Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from iotpipe.settings import ServiceSettings
+from iotpipe.settings import ContractSettings, ServiceSettings
 
 
 class DlqSettings(ServiceSettings):
@@ -15,6 +16,10 @@ class DlqSettings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="DLQ_", extra="ignore")
 
+    contract: ContractSettings = Field(
+        default_factory=ContractSettings,
+        description="The event-time bounds a replayed event must keep, as the stream does.",
+    )
     ledger_topic: str = Field(
         default="sensor-events-dlq-replays",
         description="Compacted topic that records every replayed message (key = source coordinates).",

@@ -13,7 +13,7 @@ readers tolerate missing columns. Bump :data:`SCHEMA_VERSION` when a field is ad
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, Final
@@ -78,7 +78,8 @@ class ErrorType(StrEnum):
     """A required field is absent or null."""
     OUT_OF_CONTRACT = "out_of_contract"
     """Well-typed, but breaks a contract rule: unknown sensor type, wrong unit,
-    non-finite value, unsupported schema version, malformed id or timestamp."""
+    non-finite value, unsupported schema version, malformed id or timestamp, an event
+    time too far from its arrival (:class:`EventTimeBounds`)."""
 
 
 class SensorEvent(BaseModel):
@@ -195,16 +196,61 @@ def classify_validation_error(exc: ValidationError) -> ContractViolation:
     return ContractViolation(ErrorType.OUT_OF_CONTRACT, detail)
 
 
-def parse_event(raw: bytes | str) -> SensorEvent:
-    """Parse wire bytes into a :class:`SensorEvent` or raise :class:`ContractViolation`."""
+@dataclass(frozen=True, slots=True)
+class EventTimeBounds:
+    """How far an event's time may lie from its arrival: the time of its Kafka record.
+
+    An event from a clock far ahead would pin freshness to a future hour, move the
+    stream's watermark past every real minute and make partitions no job processes; so
+    one more than ``max_ahead`` ahead breaks the contract. ``max_behind`` bounds the
+    other side (None: no bound; backfills and CSV replays bring old readings on purpose).
+    """
+
+    max_ahead: timedelta | None = timedelta(hours=1)
+    max_behind: timedelta | None = None
+
+    def check(self, timestamp: datetime, arrived: datetime) -> None:
+        """Raise :class:`ContractViolation` if ``timestamp`` is out of bounds of ``arrived``."""
+        if self.max_ahead is not None and timestamp - arrived > self.max_ahead:
+            raise ContractViolation(
+                ErrorType.OUT_OF_CONTRACT,
+                f"timestamp {_iso(timestamp)} is {timestamp - arrived} ahead of the "
+                f"event's arrival at {_iso(arrived)} (at most {self.max_ahead} is allowed)",
+            )
+        if self.max_behind is not None and arrived - timestamp > self.max_behind:
+            raise ContractViolation(
+                ErrorType.OUT_OF_CONTRACT,
+                f"timestamp {_iso(timestamp)} is {arrived - timestamp} behind the "
+                f"event's arrival at {_iso(arrived)} (at most {self.max_behind} is allowed)",
+            )
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+DEFAULT_TIME_BOUNDS: Final = EventTimeBounds()
+
+
+def parse_event(
+    raw: bytes | str,
+    arrived: datetime | None = None,
+    bounds: EventTimeBounds = DEFAULT_TIME_BOUNDS,
+) -> SensorEvent:
+    """Parse wire bytes into a :class:`SensorEvent` or raise :class:`ContractViolation`;
+    with ``arrived`` (the Kafka record's time), its event time must be within ``bounds``."""
     try:
         document = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ContractViolation(ErrorType.MALFORMED_JSON, f"not valid JSON: {exc}") from None
-    return event_from_document(document)
+    return event_from_document(document, arrived, bounds)
 
 
-def event_from_document(document: object) -> SensorEvent:
+def event_from_document(
+    document: object,
+    arrived: datetime | None = None,
+    bounds: EventTimeBounds = DEFAULT_TIME_BOUNDS,
+) -> SensorEvent:
     """Validate an already decoded JSON document (what :func:`parse_event` does after
     decoding), raising :class:`ContractViolation`; for callers that change it first."""
     if not isinstance(document, dict):
@@ -223,9 +269,12 @@ def event_from_document(document: object) -> SensorEvent:
             + _JSON_TYPES.get(type(document["timestamp"]), "value"),
         )
     try:
-        return SensorEvent.model_validate(document)
+        event = SensorEvent.model_validate(document)
     except ValidationError as exc:
         raise classify_validation_error(exc) from None
+    if arrived is not None:
+        bounds.check(event.timestamp, arrived)
+    return event
 
 
 def json_schema() -> dict[str, Any]:

@@ -3,10 +3,14 @@ what the DLQ inspector reads.
 
 - key: the source coordinates ``<topic>-<partition>-<offset>``, so a duplicate written
   after a restart is recognisable (and the replay ledger can key on it);
-- value: the original bytes, untouched;
+- value: the original bytes, untouched, or, for a source record too large to be
+  dead-lettered whole (beyond the stream's ``dlq_max_value_bytes``), their first part;
 - headers (UTF-8 strings): ``error_type`` (an :class:`~iotpipe.contract.ErrorType`),
-  ``error_detail``, ``source_topic``, ``source_partition``, ``source_offset``,
-  ``source_timestamp_ms`` (the source record's Kafka timestamp) and ``dead_lettered_at_ms``.
+  ``error_detail`` (at most :data:`MAX_DETAIL_CHARS`), ``source_topic``,
+  ``source_partition``, ``source_offset``, ``source_timestamp_ms`` (the source record's
+  Kafka timestamp) and ``dead_lettered_at_ms``; and ``source_size``, the source value's
+  length in bytes, only on a letter whose value was cut (the whole is at the source
+  coordinates while the topic keeps it).
 """
 
 from __future__ import annotations
@@ -23,6 +27,11 @@ HEADER_SOURCE_PARTITION = "source_partition"
 HEADER_SOURCE_OFFSET = "source_offset"
 HEADER_SOURCE_TIMESTAMP_MS = "source_timestamp_ms"
 HEADER_DEAD_LETTERED_AT_MS = "dead_lettered_at_ms"
+HEADER_SOURCE_SIZE = "source_size"
+"""Optional: set when the value holds only the first part of the source record's bytes."""
+
+MAX_DETAIL_CHARS = 2_000
+"""The longest ``error_detail`` a dead letter carries (a parser's message can quote its input)."""
 
 HEADERS = (
     HEADER_ERROR_TYPE,
@@ -58,6 +67,8 @@ class DeadLetter:
     source_timestamp_ms: int
     dead_lettered_at_ms: int
     value: bytes
+    source_size: int | None = None
+    """The source value's length when ``value`` is only its first part (else None)."""
 
     @property
     def key(self) -> str:
@@ -72,6 +83,7 @@ class DeadLetter:
             (HEADER_SOURCE_OFFSET, str(self.source_offset).encode()),
             (HEADER_SOURCE_TIMESTAMP_MS, str(self.source_timestamp_ms).encode()),
             (HEADER_DEAD_LETTERED_AT_MS, str(self.dead_lettered_at_ms).encode()),
+            *([] if self.source_size is None else [(HEADER_SOURCE_SIZE, b"%d" % self.source_size)]),
         ]
 
     @classmethod
@@ -92,4 +104,5 @@ class DeadLetter:
             source_timestamp_ms=int(found[HEADER_SOURCE_TIMESTAMP_MS]),
             dead_lettered_at_ms=int(found[HEADER_DEAD_LETTERED_AT_MS]),
             value=value or b"",
+            source_size=int(found[HEADER_SOURCE_SIZE]) if HEADER_SOURCE_SIZE in found else None,
         )

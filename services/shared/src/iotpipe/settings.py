@@ -9,11 +9,14 @@ environment, which Kubernetes fills from Secrets; they are never defaulted.
 from __future__ import annotations
 
 import ssl
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from iotpipe.contract import EventTimeBounds
 
 
 class KafkaSettings(BaseSettings):
@@ -63,6 +66,35 @@ class ServiceSettings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+
+
+class ContractSettings(BaseSettings):
+    """The event contract's tunable rule (env ``CONTRACT_*``): how far an event's time may
+    lie from its arrival in Kafka. The stream judges by it and the DLQ inspector checks a
+    replay against it, so both read the same variables. ``none`` turns a bound off."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CONTRACT_", extra="ignore", env_parse_none_str="none"
+    )
+
+    max_ahead_seconds: float | None = Field(
+        default=3600.0,
+        gt=0,
+        description="How far ahead of its Kafka record's time an event may be dated.",
+    )
+    max_behind_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="How far behind it an event may be dated (default: no bound, so that "
+        "backfills and replays of old readings land).",
+    )
+
+    @property
+    def time_bounds(self) -> EventTimeBounds:
+        def span(seconds: float | None) -> timedelta | None:
+            return None if seconds is None else timedelta(seconds=seconds)
+
+        return EventTimeBounds(span(self.max_ahead_seconds), span(self.max_behind_seconds))
 
 
 class LakeSettings(BaseSettings):

@@ -26,7 +26,8 @@ The job runs up to three streaming queries, each with its own checkpoint under
   A restart resumes a batch where it stopped: after ``2N`` it judges the rest, after
   ``2N+1`` it sends the batch's dead letters again. The DLQ is at-least-once, and a
   duplicate carries the same key. Each commit's metrics are recorded once it is done
-  (:func:`spark_jobs.stream_metrics.record_batch`).
+  (:func:`spark_jobs.stream_metrics.record_batch`). The ids count from the checkpoint's
+  base (:func:`sink_base`), so a deleted checkpoint cannot collide with what Bronze holds.
 - ``dlq_lake`` (``--dlq-to-lake``): the dead-letter topic -> Parquet under ``Lake.dlq``
   (one row per dead letter, its headers as columns), a file sink of its own.
 - ``summary``: per sensor type per event-time minute (count, average) from Bronze's
@@ -54,10 +55,10 @@ from pyspark.sql import Column
 from pyspark.sql import functions as sf
 
 from iotpipe import dlq
-from iotpipe.contract import ErrorType
+from iotpipe.contract import ErrorType, EventTimeBounds
 from iotpipe.lake import EVENT_PARTITIONS, Lake
 from iotpipe.logging import configure_logging
-from iotpipe.settings import KafkaSettings, LakeSettings
+from iotpipe.settings import ContractSettings, KafkaSettings, LakeSettings
 from spark_jobs import stream_metrics
 from spark_jobs.classify import ERROR_DETAIL, ERROR_TYPE, judge, prepare
 from spark_jobs.schemas import BRONZE, KAFKA_METADATA
@@ -83,7 +84,8 @@ class BronzeSettings(BaseSettings):
     """Streaming Bronze ingestion: Kafka sensor-events -> Bronze Parquet + the DLQ topic.
 
     Options come from BRONZE_<OPTION> or the command line; Kafka from KAFKA_* (e.g.
-    KAFKA_BOOTSTRAP_SERVERS, KAFKA_EVENTS_TOPIC, KAFKA_DLQ_TOPIC), the lake from LAKE_ROOT.
+    KAFKA_BOOTSTRAP_SERVERS, KAFKA_EVENTS_TOPIC, KAFKA_DLQ_TOPIC), the lake from LAKE_ROOT,
+    the event-time bounds from CONTRACT_MAX_AHEAD_SECONDS and CONTRACT_MAX_BEHIND_SECONDS.
     """
 
     model_config = SettingsConfigDict(
@@ -121,6 +123,13 @@ class BronzeSettings(BaseSettings):
     )
     watermark_minutes: float = Field(default=10.0, gt=0, description="Summary's lateness bound.")
     summary: bool = Field(default=True, description="Run the per-minute summary query.")
+    dlq_max_value_bytes: int = Field(
+        default=900_000,
+        ge=1_024,
+        description="Longest source value a dead letter carries whole; a longer one keeps its "
+        "first part and a source_size header (the whole stays at its source coordinates). "
+        "Below the broker's 1 MiB default less the headers, so a DLQ write always fits.",
+    )
     dlq_to_lake: bool = Field(
         default=False, description="Also keep dead letters as Parquet under the lake's dlq folder."
     )
@@ -234,32 +243,41 @@ def _observation(written: Any, name: str) -> dict[str, Any]:
     return dict(zip(row.schema().fieldNames(), _row_values(row), strict=True))
 
 
-def _unsure(batch: DataFrame) -> DataFrame:
-    """:func:`prepare`'s rows of the records the fast path does not accept."""
-    return prepare(batch).where(~sf.col("_fast"))
-
-
-def to_dead_letters(classified: DataFrame) -> DataFrame:
+def to_dead_letters(classified: DataFrame, max_value_bytes: int) -> DataFrame:
     """Invalid records as Kafka records in the :mod:`iotpipe.dlq` format: key, original
-    value, headers."""
+    value, headers. A value longer than ``max_value_bytes`` keeps its first part and gets
+    the ``source_size`` header, and the detail is cut to :data:`iotpipe.dlq.MAX_DETAIL_CHARS`:
+    a dead letter is a source record plus headers, so one near the broker's size limit
+    would fail the DLQ write, and the batch with it on every restart."""
+    size = sf.length("value_bytes")
+    cut = size > sf.lit(max_value_bytes)
+    detail = sf.col(ERROR_DETAIL)
     text = {
         dlq.HEADER_ERROR_TYPE: sf.col(ERROR_TYPE),
-        dlq.HEADER_ERROR_DETAIL: sf.col(ERROR_DETAIL),
+        dlq.HEADER_ERROR_DETAIL: sf.when(
+            sf.length(detail) > sf.lit(dlq.MAX_DETAIL_CHARS),
+            sf.concat(sf.substring(detail, 1, dlq.MAX_DETAIL_CHARS - 1), sf.lit("\u2026")),
+        ).otherwise(detail),
         dlq.HEADER_SOURCE_TOPIC: sf.col("topic"),
         dlq.HEADER_SOURCE_PARTITION: sf.col("partition").cast("string"),
         dlq.HEADER_SOURCE_OFFSET: sf.col("offset").cast("string"),
         dlq.HEADER_SOURCE_TIMESTAMP_MS: sf.unix_millis(sf.col("timestamp_kafka")).cast("string"),
         dlq.HEADER_DEAD_LETTERED_AT_MS: sf.unix_millis(sf.current_timestamp()).cast("string"),
+        dlq.HEADER_SOURCE_SIZE: sf.when(cut, size.cast("string")),
     }
     headers = sf.array(
         *(
             sf.struct(sf.lit(name).alias("key"), sf.encode(text[name], "UTF-8").alias("value"))
-            for name in dlq.HEADERS
+            for name in (*dlq.HEADERS, dlq.HEADER_SOURCE_SIZE)
         )
+    )
+    headers = sf.filter(headers, lambda header: header["value"].isNotNull())
+    value = sf.when(cut, sf.substring("value_bytes", 1, max_value_bytes)).otherwise(
+        sf.col("value_bytes")
     )
     key = sf.concat_ws("-", "topic", "partition", "offset")  # == iotpipe.dlq.source_key
     return classified.where(sf.col(ERROR_TYPE).isNotNull()).select(
-        key.alias("key"), sf.col("value_bytes").alias("value"), headers.alias("headers")
+        key.alias("key"), value.alias("value"), headers.alias("headers")
     )
 
 
@@ -284,6 +302,7 @@ def dead_letter_rows(letters: DataFrame) -> DataFrame:
         header(dlq.HEADER_SOURCE_PARTITION).cast("int").alias("source_partition"),
         header(dlq.HEADER_SOURCE_OFFSET).cast("long").alias("source_offset"),
         millis(dlq.HEADER_SOURCE_TIMESTAMP_MS).alias("source_timestamp"),
+        header(dlq.HEADER_SOURCE_SIZE).cast("long").alias("source_size"),
         dead_lettered_at.alias("dead_lettered_at"),
         sf.col("partition").alias("dlq_partition"),
         sf.col("offset").alias("dlq_offset"),
@@ -326,6 +345,54 @@ def _row_values(row: Any) -> list[Any]:
     return [row.get(i) for i in range(row.length())]
 
 
+BASE_FILE: Final = "sink-base"
+"""Beside a query's checkpoint files: the sink batch id its batch 0 commits as
+(:func:`sink_base`)."""
+
+
+def sink_base(spark: SparkSession, checkpoint: str, sink: Any) -> int:
+    """The sink batch id that batch 0 of the query checkpointed at ``checkpoint`` commits as.
+
+    A file sink skips a batch id it has already committed: that is what makes a restart
+    exactly once. A new checkpoint numbers its batches from 0 again, so after an operator
+    deletes one (docs/runbook.md) the sink would take every new batch for one it holds and
+    drop it: data in neither Bronze nor the DLQ. So a checkpoint records, when it is new,
+    the id after the sink's latest as its base, and its batch ``n`` commits as ``base + n``
+    (the ingest query's two commits as ``base + 2n`` and ``base + 2n + 1``). A checkpoint
+    older than this (it has batches but no base) keeps base 0, its ids unchanged."""
+    jvm: Any = spark._jvm
+    hadoop = jvm.org.apache.hadoop.fs
+    root = hadoop.Path(checkpoint)
+    fs = root.getFileSystem(spark._jsc.hadoopConfiguration())
+    marker, offsets = hadoop.Path(root, BASE_FILE), hadoop.Path(root, "offsets")
+    if fs.exists(marker):
+        stream = fs.open(marker)
+        try:
+            return int(jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8"))
+        finally:
+            stream.close()
+    if fs.exists(offsets) and any(
+        status.getPath().getName().isdigit() for status in fs.listStatus(offsets)
+    ):
+        return 0
+    latest = sink.fileLog().getLatestBatchId()  # a Scala Option
+    base = latest.get() + 1 if latest.isDefined() else 0
+    out = fs.create(marker, True)
+    try:
+        out.write(bytearray(str(base).encode()))
+    finally:
+        out.close()
+    if base:
+        log.warning(
+            "%s is a new checkpoint for a sink that has commits up to %d: its batches "
+            "commit from id %d on (records the topic still holds are read again)",
+            checkpoint,
+            base - 1,
+            base,
+        )
+    return base
+
+
 def file_sink(
     spark: SparkSession, path: str, partition_columns: Sequence[str], options: dict[str, str]
 ) -> Any:
@@ -353,19 +420,28 @@ class BronzeStream:
         settings: BronzeSettings,
         kafka: KafkaSettings | None = None,
         lake: Lake | None = None,
+        bounds: EventTimeBounds | None = None,
     ) -> None:
         self.spark = spark
         self.settings = settings
         self.kafka = kafka or KafkaSettings()
         self.lake = lake or Lake.from_settings(LakeSettings())
+        self.bounds = bounds or ContractSettings().time_bounds
         self.queries: list[StreamingQuery] = []
         self.stopping = False
+        self.bronze_base = 0
+        """The Bronze commit id of batch 0's first commit (:func:`sink_base`), set when the
+        ingest query starts."""
         spark.conf.set("spark.sql.session.timeZone", "UTC")
 
     @functools.cached_property
     def bronze_sink(self) -> Any:
         """Bronze's file sink (:func:`file_sink`), which :meth:`ingest` writes through."""
         return file_sink(self.spark, self.lake.bronze, EVENT_PARTITIONS, {"compression": "snappy"})
+
+    def checkpoint(self, name: str) -> str:
+        """Where query ``name`` keeps its checkpoint."""
+        return f"{self.lake.checkpoint(JOB)}/{name}"
 
     def _writer(self, frame: DataFrame, name: str) -> DataStreamWriter:
         trigger = (
@@ -375,10 +451,25 @@ class BronzeStream:
         )
         writer = (
             frame.writeStream.queryName(name)
-            .option("checkpointLocation", f"{self.lake.checkpoint(JOB)}/{name}")
+            .option("checkpointLocation", self.checkpoint(name))
             .trigger(**trigger)
         )
         return writer
+
+    def _sink_query(
+        self, frame: DataFrame, name: str, path: str, partition_columns: Sequence[str]
+    ) -> StreamingQuery:
+        """Query ``name``: ``frame`` appended to Parquet at ``path`` through a
+        :func:`file_sink` whose batch ids start at the checkpoint's :func:`sink_base`."""
+        sink = file_sink(self.spark, path, partition_columns, {"compression": "snappy"})
+        base = sink_base(self.spark, self.checkpoint(name), sink)
+
+        def write(batch: DataFrame, batch_id: int) -> None:
+            sink.addBatch(base + batch_id, batch._jdf)
+
+        query = self._writer(frame, name).outputMode("append").foreachBatch(write).start()
+        self.queries.append(query)
+        return query
 
     def ingest(self, batch: DataFrame, batch_id: int) -> None:
         """One micro-batch of the ingest query: two Bronze commits, the DLQ, the metrics.
@@ -392,20 +483,21 @@ class BronzeStream:
         started = time.perf_counter()
         if self.settings.tasks:
             batch = batch.coalesce(self.settings.tasks)
-        certain_id, judged_id = 2 * batch_id, 2 * batch_id + 1
+        certain_id = self.bronze_base + 2 * batch_id
+        judged_id = certain_id + 1
         latest = self.bronze_sink.fileLog().getLatestBatchId()  # a Scala Option
         committed = latest.get() if latest.isDefined() else -1
         if committed >= judged_id:
             # Bronze has all of this batch from before a restart; its dead letters may not
             # have been sent: send them all again (same keys), and count nothing twice.
             log.info("batch %d: already in Bronze; sending its dead letters again", batch_id)
-            self._send_dead_letters(judge(_unsure(batch)))
+            self._send_dead_letters(judge(self._unsure(batch), self.bounds))
             return
         if committed == certain_id:
             log.info("batch %d: its certain records are in Bronze; judging the rest", batch_id)
-            self._commit_judged(_unsure(batch), judged_id)
+            self._commit_judged(self._unsure(batch), judged_id)
             return
-        prepared = prepare(batch).observe(OBSERVATION, *_observed())
+        prepared = prepare(batch, self.bounds).observe(OBSERVATION, *_observed())
         certain = prepared.where(sf.col("_fast")).select(*_bronze_columns())._jdf
         self.bronze_sink.addBatch(certain_id, certain)
         committed_at = time.time()
@@ -413,7 +505,9 @@ class BronzeStream:
         stream_metrics.record_batch(stats, committed_at)
         certain_s = time.perf_counter() - started
         unsure = stats.pop("unsure")
-        judged = self._commit_judged(_unsure(_only(batch, unsure)) if unsure else None, judged_id)
+        judged = self._commit_judged(
+            self._unsure(_only(batch, unsure)) if unsure else None, judged_id
+        )
         log.info(
             "batch %d: %d certain rows to Bronze in %.2fs; %d judged: %d to Bronze, "
             "%d dead letters; %.2fs in all",
@@ -426,6 +520,10 @@ class BronzeStream:
             time.perf_counter() - started,
         )
 
+    def _unsure(self, batch: DataFrame) -> DataFrame:
+        """:func:`prepare`'s rows of the records the fast path does not accept."""
+        return prepare(batch, self.bounds).where(~sf.col("_fast"))
+
     def _commit_judged(self, unsure: DataFrame | None, judged_id: int) -> dict[str, Any]:
         """Bronze commit ``judged_id``: the valid ones of these records the fast path did
         not accept (empty for None); then their dead letters and metrics. Returns the
@@ -436,7 +534,9 @@ class BronzeStream:
             status = gateway.jvm.org.apache.spark.sql.execution.streaming.sinks.SinkFileStatus
             self.bronze_sink.fileLog().add(judged_id, gateway.new_array(status, 0))
             return {}
-        judged = judge(unsure).persist()  # small; read by the Bronze write and the DLQ write
+        judged = judge(
+            unsure, self.bounds
+        ).persist()  # small; read by the Bronze write and the DLQ write
         try:
             observed = judged.observe(JUDGED_OBSERVATION, *_judged_observed())
             bronze = to_bronze(observed)._jdf
@@ -451,7 +551,7 @@ class BronzeStream:
 
     def _send_dead_letters(self, classified: DataFrame) -> None:
         (
-            to_dead_letters(classified)
+            to_dead_letters(classified, self.settings.dlq_max_value_bytes)
             .write.format("kafka")
             .options(**kafka_options(self.kafka))
             .option("topic", self.kafka.dlq_topic)
@@ -461,6 +561,7 @@ class BronzeStream:
 
     def start_ingest(self) -> StreamingQuery:
         """Start ``bronze``, the ingest query (see the module doc)."""
+        self.bronze_base = sink_base(self.spark, self.checkpoint(BRONZE_QUERY), self.bronze_sink)
         query = (
             self._writer(read_events(self.spark, self.settings, self.kafka), BRONZE_QUERY)
             .foreachBatch(self.ingest)
@@ -480,28 +581,15 @@ class BronzeStream:
             .option("failOnDataLoss", str(self.settings.fail_on_data_loss).lower())
             .load()
         )
-        query = (
-            self._writer(dead_letter_rows(letters), "dlq_lake")
-            .format("parquet")
-            .option("compression", "snappy")
-            .partitionBy("dead_lettered_date")
-            .start(self.lake.dlq)
+        return self._sink_query(
+            dead_letter_rows(letters), "dlq_lake", self.lake.dlq, ["dead_lettered_date"]
         )
-        self.queries.append(query)
-        return query
 
     def start_summary(self) -> StreamingQuery:
         """Start ``summary``: it reads the files that ``bronze`` has committed."""
         bronze = self.spark.readStream.schema(BRONZE).parquet(self.lake.bronze)
-        query = (
-            self._writer(minute_summary(bronze, self.settings.watermark_minutes), "summary")
-            .outputMode("append")
-            .format("parquet")
-            .partitionBy("minute_date")
-            .start(self.lake.path(*SUMMARY_TABLE))
-        )
-        self.queries.append(query)
-        return query
+        summary = minute_summary(bronze, self.settings.watermark_minutes)
+        return self._sink_query(summary, "summary", self.lake.path(*SUMMARY_TABLE), ["minute_date"])
 
     def _followers(self) -> list[Callable[[], StreamingQuery]]:
         """The queries that read what the ingest query wrote."""

@@ -9,7 +9,8 @@ share one outcome:
   flat JSON object of printable ASCII without escapes, each contract field with a token of
   its kind (a canonical UUID, an ISO-8601 timestamp with an offset, a number, ...); then
   Spark expressions check the contract's own rules on the values: a known sensor type with
-  its unit, lengths, the schema version's range. The scanner's field kinds and every rule
+  its unit, lengths, the schema version's range, the event time within its
+  :class:`~iotpipe.contract.EventTimeBounds` of the Kafka record's time. The scanner's field kinds and every rule
   are derived from :class:`~iotpipe.contract.SensorEvent`,
   :data:`~iotpipe.contract.SENSOR_TYPES` and the field constraints; nothing is restated.
 - **slow path** (Python, an Arrow UDF): every other record goes through
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any, Final, get_args, get_origin
 
@@ -43,8 +44,10 @@ from pyspark.sql import functions as sf
 from pyspark.sql import types as t
 
 from iotpipe.contract import (
+    DEFAULT_TIME_BOUNDS,
     SENSOR_TYPES,
     ContractViolation,
+    EventTimeBounds,
     SensorEvent,
     parse_event,
 )
@@ -161,16 +164,32 @@ def _unit_rule() -> Column:
     )
 
 
-def prepare(raw: DataFrame) -> DataFrame:
+def _time_rule(bounds: EventTimeBounds) -> Column:
+    """The contract's event-time bounds, against the Kafka record's time (a record without
+    one is left to the contract)."""
+    offset = sf.col("_scan")["timestamp"] - sf.unix_micros(sf.col("timestamp_kafka"))
+    ok = sf.lit(True)
+    if bounds.max_ahead is not None:
+        ok = ok & (offset <= sf.lit(_micros(bounds.max_ahead)))
+    if bounds.max_behind is not None:
+        ok = ok & (offset >= sf.lit(-_micros(bounds.max_behind)))
+    return sf.coalesce(ok, sf.lit(False))
+
+
+def _micros(span: timedelta) -> int:
+    return span // timedelta(microseconds=1)
+
+
+def prepare(raw: DataFrame, bounds: EventTimeBounds = DEFAULT_TIME_BOUNDS) -> DataFrame:
     """Parse in the JVM: ``_fast`` (certainly valid), the fast path's event values
     (meaningful where ``_fast``) and the source columns of :data:`CLASSIFIED`, with the
     original bytes kept only where the fast path is unsure (the rest never needs them)."""
-    parse, check = _prepare_columns()
+    parse, check = _prepare_columns(bounds)
     return raw.select(*parse).select(*check)
 
 
 @functools.cache
-def _prepare_columns() -> tuple[list[Column], list[Column]]:
+def _prepare_columns(bounds: EventTimeBounds) -> tuple[list[Column], list[Column]]:
     """:func:`prepare`'s two projections. Built once per process: the rules take
     hundreds of py4j calls (~0.3 s), and the streaming job prepares every micro-batch."""
     parse = [
@@ -183,6 +202,7 @@ def _prepare_columns() -> tuple[list[Column], list[Column]]:
     ]
     rules = [_field_rule(name, info) for name, info in SensorEvent.model_fields.items()]
     fast = sf.coalesce(sf.col("_scan")["certain"], sf.lit(False)) & _unit_rule()
+    fast = fast & _time_rule(bounds)
     for ok, _ in rules:
         fast = fast & ok
     values = [column.alias(name) for (_, column), name in zip(rules, EVENT_FIELDS, strict=True)]
@@ -227,9 +247,13 @@ _ARROW_EVENT_TYPES: Final = {
 }
 
 
-def _judge(raw: bytes) -> tuple[dict[str, Any] | None, ContractViolation | None]:
+def _judge(
+    raw: bytes, arrived: datetime | None, bounds: EventTimeBounds
+) -> tuple[dict[str, Any] | None, ContractViolation | None]:
+    if arrived is not None and arrived.tzinfo is None:  # Arrow's, in the session's zone: UTC
+        arrived = arrived.replace(tzinfo=UTC)
     try:
-        event = parse_event(raw)
+        event = parse_event(raw, arrived, bounds)
     except ContractViolation as violation:
         return None, violation
     return {name: _plain(getattr(event, name)) for name in EVENT_FIELDS}, None
@@ -243,12 +267,20 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def judge_values(values: pa.Array) -> pa.Array:
-    """The slow path: :func:`parse_event` on every record that is not null (a
-    :data:`VERDICT` each; a null stays null: the fast path accepted that record)."""
+def judge_values(
+    values: pa.Array, arrived: pa.Array, bounds: EventTimeBounds = DEFAULT_TIME_BOUNDS
+) -> pa.Array:
+    """The slow path: :func:`parse_event` on every record that is not null, with its
+    arrival (the Kafka record's time), a :data:`VERDICT` each; a null stays null: the fast
+    path accepted that record."""
     valid = values.is_valid()
     present = pc.indices_nonzero(valid)
-    verdicts = [_judge(raw) for raw in values.take(present).to_pylist()]
+    verdicts = [
+        _judge(raw, at, bounds)
+        for raw, at in zip(
+            values.take(present).to_pylist(), arrived.take(present).to_pylist(), strict=True
+        )
+    ]
     columns = [
         pa.array(
             [event[name] if event else None for event, _ in verdicts],
@@ -267,7 +299,7 @@ def judge_values(values: pa.Array) -> pa.Array:
     return judged.take(pa.array(slot, mask=~valid.to_numpy(zero_copy_only=False)))
 
 
-def classify(raw: DataFrame) -> DataFrame:
+def classify(raw: DataFrame, bounds: EventTimeBounds = DEFAULT_TIME_BOUNDS) -> DataFrame:
     """Every record of a Kafka source frame, classified (schema :data:`CLASSIFIED`), in
     one pass: :func:`prepare`'s values where the fast path accepted the record, the
     contract's verdict (:func:`judge_values`, an Arrow UDF) everywhere else. The UDF
@@ -277,20 +309,24 @@ def classify(raw: DataFrame) -> DataFrame:
     opposite. A null value (a tombstone) is judged as empty bytes, like any other record
     that is not JSON.
     """
-    return judge(prepare(raw))
+    return judge(prepare(raw, bounds), bounds)
 
 
-def judge(prepared: DataFrame) -> DataFrame:
+def judge(prepared: DataFrame, bounds: EventTimeBounds = DEFAULT_TIME_BOUNDS) -> DataFrame:
     """:func:`classify`'s second half, over :func:`prepare`'s output (schema
     :data:`CLASSIFIED`): the contract judges the records the fast path did not accept."""
-    verdict, classified = _classify_columns()
+    verdict, classified = _classify_columns(bounds)
     return prepared.select("*", verdict).select(*classified)
 
 
 @functools.cache
-def _classify_columns() -> tuple[Column, list[Column]]:
+def _classify_columns(bounds: EventTimeBounds) -> tuple[Column, list[Column]]:
     """:func:`judge`'s projections (built once per process)."""
-    slow = sf.arrow_udf(judge_values, VERDICT)  # type: ignore[call-overload]  # stubs omit structs
+
+    def judge_batch(values: pa.Array, arrived: pa.Array) -> pa.Array:
+        return judge_values(values, arrived, bounds)
+
+    slow = sf.arrow_udf(judge_batch, VERDICT)  # type: ignore[call-overload]  # stubs omit structs
     # Deterministic in fact, but marked otherwise as an optimiser barrier: Spark must not
     # push a later filter on the verdict below the UDF (it would run the UDF twice).
     slow = slow.asNondeterministic()
@@ -306,4 +342,4 @@ def _classify_columns() -> tuple[Column, list[Column]]:
         verdict[ERROR_DETAIL].alias(ERROR_DETAIL),
         *(sf.col(name) for name in SOURCE_COLUMNS),
     ]
-    return slow(unsure).alias("_verdict"), classified
+    return slow(unsure, sf.col("timestamp_kafka")).alias("_verdict"), classified
