@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 from dlq_inspector.index import DlqIndex, Entry, MessageFilter, sensor_id_of
 from hypothesis import given, settings
@@ -125,3 +126,46 @@ def test_pages_return_exactly_the_matches_in_order(
     kind = next(iter(kinds), 0)
     index.add(partition, offset, b"{}", headers(TYPES[kind], 999, 100))
     assert [e.offset for e in index.page(flt, positions, limit, never).entries] == [offset]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("add"), st.integers(0, 2), st.integers(0, 11), st.integers(0, 50)),
+            st.tuples(st.just("replay"), st.integers(0, 11), st.booleans(), st.just(0)),
+            st.tuples(st.just("prune"), st.integers(0, 2), st.integers(0, 6), st.just(0)),
+        ),
+        max_size=60,
+    )
+)
+def test_the_tallies_are_what_a_full_scan_counts(
+    operations: list[tuple[str, int, int, int]],
+) -> None:
+    """Stats and metrics read the index's tallies instead of scanning it; through any mix of
+    new dead letters (several per source record), replays recorded and forgotten (ledger
+    tombstones) and retention, they agree with a scan."""
+    replayed: set[str] = set()
+    index = DlqIndex(replayed.__contains__)
+    next_offset, clock = [0, 0, 0], [0, 0, 0]  # a partition's letters are written in time order
+    for op, a, b, c in operations:
+        if op == "add":
+            partition, source = a, b
+            clock[partition] += c
+            letter = headers(TYPES[source % len(TYPES)], source, clock[partition])
+            index.add(partition, next_offset[partition], b"{}", letter)
+            next_offset[partition] += 1
+        elif op == "replay":
+            key, now_replayed = f"sensor-events-{a % 3}-{a}", b
+            if now_replayed != (key in replayed):
+                (replayed.add if now_replayed else replayed.discard)(key)
+                index.replay_changed(key, now_replayed)
+        else:
+            index.prune(a, b)
+        entries = list(index.scan())
+        unresolved = [e for e in entries if e.source_key not in replayed]
+        assert index.counts == Counter(e.error_type for e in entries) | Counter()
+        assert +index.unresolved == Counter(e.error_type for e in unresolved)
+        assert index.oldest_unresolved() == (unresolved[0] if unresolved else None)
+        assert index.oldest() == (entries[0] if entries else None)
+        assert index.newest() == (entries[-1] if entries else None)

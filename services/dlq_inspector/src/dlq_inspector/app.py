@@ -46,8 +46,8 @@ class Inspector:
 
     def __init__(self, settings: DlqSettings) -> None:
         self.settings = settings
-        self.index = DlqIndex()
-        self.ledger = ReplayLedger()
+        self.index = DlqIndex(self.replayed, settings.recent_window_s)
+        self.ledger = ReplayLedger(on_change=self.index.replay_changed)
         self.dlq_tail = TopicTail(
             settings.kafka,
             settings.kafka.dlq_topic,
@@ -127,18 +127,12 @@ class Inspector:
     def summary(self, entry: Entry) -> MessageSummary:
         return MessageSummary.of(entry, self.ledger.get(entry.source_key))
 
-    def oldest_unresolved(self) -> Entry | None:
-        for entry in self.index.scan():
-            if entry.source_key not in self.ledger:
-                return entry
-        return None
-
     def oldest_unresolved_age(self) -> float:
-        entry = self.oldest_unresolved()
+        entry = self.index.oldest_unresolved()
         return 0.0 if entry is None else max(0.0, time.time() - entry.dead_lettered_at_ms / 1000)
 
     def unresolved_count(self) -> int:
-        return sum(1 for entry in self.index.scan() if entry.source_key not in self.ledger)
+        return sum(self.index.unresolved.values())
 
 
 def _occurrence(entry: Entry | None) -> Occurrence | None:
@@ -263,31 +257,20 @@ async def stats(request: Request) -> Stats:
     inspector = inspector_of(request)
     await inspector.caught_up()
     window = inspector.settings.recent_window_s
-    since_ms = int((time.time() - window) * 1000)
-    total: dict[ErrorType, int] = {}
-    unresolved: dict[ErrorType, int] = {}
-    oldest = newest = first_unresolved = None
-    recent = 0
-    for entry in inspector.index.scan():
-        oldest = oldest or entry
-        newest = entry
-        total[entry.error_type] = total.get(entry.error_type, 0) + 1
-        if not inspector.replayed(entry.source_key):
-            first_unresolved = first_unresolved or entry
-            unresolved[entry.error_type] = unresolved.get(entry.error_type, 0) + 1
-        recent += entry.dead_lettered_at_ms >= since_ms
+    index = inspector.index  # its tallies: no scan, however large the DLQ
+    total, unresolved = index.counts, index.unresolved
+    recent = index.recent()
     return Stats(
-        total=sum(total.values()),
-        unresolved=sum(unresolved.values()),
-        replayed=sum(total.values()) - sum(unresolved.values()),
-        unreadable=inspector.index.unreadable,
+        total=total.total(),
+        unresolved=unresolved.total(),
+        replayed=total.total() - unresolved.total(),
+        unreadable=index.unreadable,
         by_error_type={
-            t: ErrorTypeStats(total=total.get(t, 0), unresolved=unresolved.get(t, 0))
-            for t in ErrorType
+            t: ErrorTypeStats(total=total[t], unresolved=unresolved[t]) for t in ErrorType
         },
-        oldest=_occurrence(oldest),
-        newest=_occurrence(newest),
-        oldest_unresolved=_occurrence(first_unresolved),
+        oldest=_occurrence(index.oldest()),
+        newest=_occurrence(index.newest()),
+        oldest_unresolved=_occurrence(index.oldest_unresolved()),
         recent_window_s=window,
         recent_count=recent,
         recent_rate_per_s=round(recent / window, 3),

@@ -3,7 +3,9 @@
 The service tails ``sensor-events-dlq`` from the beginning and keeps one small
 :class:`Entry` per record, so that listing, filtering, paginating, stats and metrics
 never rescan Kafka. The original bytes stay in Kafka; they are read by offset when a
-message is shown or replayed.
+message is shown or replayed. Stats and metrics do not scan the index either: its tallies
+(totals and unresolved by error type, the oldest unresolved, the recent ones) change with
+each record added or pruned and each replay the ledger records or forgets.
 
 Order: messages are listed in dead-lettered time order, merged across partitions
 (ties by partition, then offset). Each partition is walked in offset order, so a
@@ -17,7 +19,8 @@ import heapq
 import itertools
 import logging
 import re
-from collections import Counter
+import time
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -78,6 +81,10 @@ class Entry:
         return (self.dead_lettered_at_ms, self.partition, self.offset)
 
 
+def _order(entry: Entry) -> tuple[int, int, int]:
+    return entry.order
+
+
 def message_id(partition: int, offset: int) -> str:
     """A DLQ message's id in the API: ``<partition>:<offset>`` in the DLQ topic."""
     return f"{partition}:{offset}"
@@ -120,12 +127,28 @@ class Page:
 
 
 class DlqIndex:
-    """Every dead letter in the topic, by partition in offset order."""
+    """Every dead letter in the topic, by partition in offset order, with its tallies.
 
-    def __init__(self) -> None:
+    ``is_replayed`` says whether a source key is in the replay ledger; the ledger calls
+    :meth:`replay_changed` when a key comes or goes.
+    """
+
+    def __init__(
+        self,
+        is_replayed: Callable[[str], bool] = lambda key: False,
+        recent_window_s: float = 300.0,
+    ) -> None:
         self._entries: dict[int, list[Entry]] = {}
         self._offsets: dict[int, list[int]] = {}
+        self._by_key: dict[str, list[Entry]] = {}
+        self._is_replayed = is_replayed
         self.counts: Counter[ErrorType] = Counter()
+        self.unresolved: Counter[ErrorType] = Counter()
+        """Entries whose source record is not in the replay ledger, by error type."""
+        self._unresolved_from: dict[int, int] = {}
+        """Per partition: no entry before this position is unresolved."""
+        self._recent: deque[int] = deque()
+        self._recent_window_ms = int(recent_window_s * 1000)
         self.unreadable = 0
         """Records on the DLQ topic that are not dead letters (missing/bad headers)."""
 
@@ -170,7 +193,12 @@ class DlqIndex:
         )
         self._entries.setdefault(partition, []).append(entry)
         offsets.append(offset)
+        self._by_key.setdefault(entry.source_key, []).append(entry)
         self.counts[entry.error_type] += 1
+        if not self._is_replayed(entry.source_key):
+            self.unresolved[entry.error_type] += 1
+        self._recent.append(entry.dead_lettered_at_ms)
+        self._trim_recent()
         metrics.MESSAGES_SEEN.labels(entry.error_type.value).inc()
         return entry
 
@@ -181,9 +209,55 @@ class DlqIndex:
         if cut:
             for entry in self._entries[partition][:cut]:
                 self.counts[entry.error_type] -= 1
+                if not self._is_replayed(entry.source_key):
+                    self.unresolved[entry.error_type] -= 1
+                same = self._by_key[entry.source_key]
+                same.remove(entry)
+                if not same:
+                    del self._by_key[entry.source_key]
             del self._entries[partition][:cut]
             del offsets[:cut]
+            self._unresolved_from[partition] = max(0, self._unresolved_from.get(partition, 0) - cut)
         return cut
+
+    def replay_changed(self, key: str, replayed: bool) -> None:
+        """The ledger now holds ``key`` (``replayed``) or no longer does."""
+        for entry in self._by_key.get(key, ()):
+            self.unresolved[entry.error_type] += -1 if replayed else 1
+            if not replayed:
+                at = bisect.bisect_left(self._offsets[entry.partition], entry.offset)
+                start = self._unresolved_from.get(entry.partition, 0)
+                self._unresolved_from[entry.partition] = min(start, at)
+
+    def oldest_unresolved(self) -> Entry | None:
+        """The first entry in listing order that is not replayed (each partition's search
+        resumes where it last stopped: amortised constant time)."""
+        heads = []
+        for p, entries in self._entries.items():
+            at = self._unresolved_from.get(p, 0)
+            while at < len(entries) and self._is_replayed(entries[at].source_key):
+                at += 1
+            self._unresolved_from[p] = at
+            if at < len(entries):
+                heads.append(entries[at])
+        return min(heads, key=lambda entry: entry.order, default=None)
+
+    def oldest(self) -> Entry | None:
+        return min((e[0] for e in self._entries.values() if e), key=_order, default=None)
+
+    def newest(self) -> Entry | None:
+        return max((e[-1] for e in self._entries.values() if e), key=_order, default=None)
+
+    def recent(self) -> int:
+        """How many entries were dead-lettered in the last ``recent_window_s``."""
+        self._trim_recent()
+        since = int(time.time() * 1000) - self._recent_window_ms
+        return sum(1 for at in self._recent if at >= since)
+
+    def _trim_recent(self) -> None:
+        since = int(time.time() * 1000) - self._recent_window_ms
+        while self._recent and self._recent[0] < since:
+            self._recent.popleft()
 
     def get(self, partition: int, offset: int) -> Entry | None:
         offsets = self._offsets.get(partition, [])

@@ -16,6 +16,7 @@ key already holds changes nothing, so the order in which the two paths arrive is
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
@@ -55,8 +56,10 @@ class LedgerEntry:
 
 
 class ReplayLedger:
-    def __init__(self) -> None:
+    def __init__(self, on_change: Callable[[str, bool], None] = lambda key, present: None) -> None:
         self.entries: dict[str, LedgerEntry] = {}
+        self._on_change = on_change
+        """Called with (key, True) when a key comes into the ledger, (key, False) when it goes."""
         self._at: dict[str, int] = {}
         """key -> ledger offset of the record that set it (tombstones included)."""
 
@@ -75,7 +78,7 @@ class ReplayLedger:
     def record(self, key: str, entry: LedgerEntry, offset: int) -> None:
         """Record this process's own write, acknowledged at ``offset`` of the ledger topic."""
         if self._newer(key, offset):
-            self.entries[key] = entry
+            self._set(key, entry)
 
     def apply(self, record: ConsumerRecord[bytes, bytes]) -> None:
         """Apply one consumed ledger record (the tail's callback)."""
@@ -85,9 +88,16 @@ class ReplayLedger:
         if not self._newer(key, record.offset):
             return
         if record.value is None:
-            self.entries.pop(key, None)
+            if self.entries.pop(key, None) is not None:
+                self._on_change(key, False)
             return
         try:
-            self.entries[key] = LedgerEntry(**orjson.loads(record.value))
+            self._set(key, LedgerEntry(**orjson.loads(record.value)))
         except (orjson.JSONDecodeError, TypeError) as exc:
             log.warning("ledger record for %s is unreadable, ignored: %s", key, exc)
+
+    def _set(self, key: str, entry: LedgerEntry) -> None:
+        new = key not in self.entries
+        self.entries[key] = entry
+        if new:
+            self._on_change(key, True)

@@ -25,6 +25,9 @@ from sensor_simulator.runs import (
     default_producer,
 )
 
+MULTIPART_FRAMING = 64 * 1024
+"""What a CSV upload's request may carry beyond the file: boundaries, part headers, fields."""
+
 DESCRIPTION = f"""
 Produces synthetic sensor readings ({", ".join(t.value for t in SENSOR_TYPES)}) to Kafka,
 with counted injections (anomalies, malformed records, late events, sensor dropout),
@@ -184,6 +187,7 @@ def build_app(
         readiness={"kafka": kafka_ready},
         lifespan=lifespan,
         version=__version__,
+        body_limits={"/replays": settings.max_upload_bytes + MULTIPART_FRAMING},
     )
     app.state.runs = manager
     app.include_router(router)

@@ -77,7 +77,12 @@ class SimulatorSettings(ServiceSettings, EngineSettings):
         description="Folder that `POST /replays` may read CSV files from by path; "
         "unset: path replays are refused (uploads still work).",
     )
-    max_upload_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
+    max_upload_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1,
+        description="Largest CSV upload to POST /replays (the request body may be this plus "
+        "its multipart framing); keep it well under the pod's /tmp, where uploads spool.",
+    )
 
 
 class MalformedKind(StrEnum):

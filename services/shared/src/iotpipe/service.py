@@ -12,6 +12,10 @@ process answers ``/healthz``, ``/readyz`` says what it is waiting for, other rou
 and the start is retried until it succeeds (:class:`Startup`), so a pod starting before
 its broker or database waits instead of crash-looping.
 
+Before a mutating request's body is read, :class:`BodyGuard` refuses it without the API
+token (401) and caps its size (413; ``ServiceSettings.max_body_bytes``, or a route's own
+limit), so an anonymous client cannot make a service read or spool a large body.
+
     @router.post("/dlq/replay")
     async def replay(request: ReplayRequest, _: Authorized) -> ReplayJob: ...
 """
@@ -31,7 +35,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from iotpipe import __version__
 from iotpipe.metrics import BUILD_INFO, http_metrics_middleware, metrics_response
@@ -105,6 +111,64 @@ async def require_read_token(
             "(the API token or the read-only token)",
             headers={"WWW-Authenticate": "Bearer"},
         )
+
+
+MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class BodyGuard:
+    """ASGI middleware for mutating requests (every one needs the API token): without the
+    token, 401 before the body is read; a body over its limit, 413: at once when its
+    ``Content-Length`` says so, else as soon as more than the limit has arrived (the rest is
+    never read). ``limits`` maps a route's path to its own limit (an upload's)."""
+
+    def __init__(
+        self, app: ASGIApp, settings: ServiceSettings, limits: Mapping[str, int] | None = None
+    ) -> None:
+        self.app = app
+        self.token = settings.api_token.get_secret_value().encode()
+        self.default = settings.max_body_bytes
+        self.limits = dict(limits or {})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in MUTATING_METHODS:
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        scheme, _, given = headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not secrets.compare_digest(given.encode(), self.token):
+            detail = "missing or invalid bearer token: send 'Authorization: Bearer <token>'"
+            await _respond(send, 401, detail, {"WWW-Authenticate": "Bearer"})
+            return
+        limit = self.limits.get(scope["path"], self.default)
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            await _respond(send, 413, _too_large(limit), {"Connection": "close"})
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:  # rendered as JSON by the app's HTTPException handler
+                    raise HTTPException(413, _too_large(limit), {"Connection": "close"})
+            return message
+
+        await self.app(scope, limited, send)
+
+
+def _too_large(limit: int) -> str:
+    return f"the request body is larger than this route's limit of {limit} bytes"
+
+
+async def _respond(send: Send, status_code: int, detail: str, headers: dict[str, str]) -> None:
+    response = JSONResponse({"detail": detail}, status_code=status_code, headers=headers)
+    await send(
+        {"type": "http.response.start", "status": status_code, "headers": response.raw_headers}
+    )
+    await send({"type": "http.response.body", "body": response.body})
 
 
 Authorized = Annotated[None, Depends(require_token)]
@@ -238,11 +302,13 @@ def create_app(
     start: Callable[[], Awaitable[None]] | None = None,
     stop: Callable[[], Awaitable[None]] | None = None,
     version: str = __version__,
+    body_limits: Mapping[str, int] | None = None,
 ) -> FastAPI:
     """A FastAPI app with `/healthz`, `/readyz`, `/metrics`, auth and JSON errors.
 
     ``start`` runs when the app starts and is retried until it succeeds (:class:`Startup`);
-    ``stop`` runs at shutdown if it did. ``lifespan`` wraps both."""
+    ``stop`` runs at shutdown if it did. ``lifespan`` wraps both. ``body_limits``: routes
+    (by path) whose bodies may be larger than ``settings.max_body_bytes``."""
     startup = Startup(name, start) if start is not None else None
     checks: dict[str, ReadinessCheck] = {"started": startup.check} if startup else {}
     checks.update(readiness or {})
@@ -272,6 +338,7 @@ def create_app(
     app.state.settings = settings
     app.state.startup = startup
     BUILD_INFO.info({"service": name, "version": version})
+    app.add_middleware(BodyGuard, settings=settings, limits=body_limits)
     if startup is not None:
 
         @app.middleware("http")

@@ -61,6 +61,12 @@ class ServiceSettings(BaseSettings):
         description="Optional read-only bearer token: accepted (besides api_token) by routes "
         "that return sensitive data without changing anything, e.g. dead-letter payloads.",
     )
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest request body a mutating route reads (413 beyond); an upload "
+        "route may have its own limit.",
+    )
     host: str = "0.0.0.0"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
