@@ -4,13 +4,15 @@ the settings, and the learned detector's deterministic versioning."""
 from __future__ import annotations
 
 import math
+import pickle
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pytest
 from pydantic import ValidationError
 from spark_jobs.anomaly import FEATURES, erfc_numpy, suppress
-from spark_jobs.detector import ModelInfo, ModelStore, fit, score_frame
+from spark_jobs.detector import ModelInfo, ModelStore, TamperedModel, fit, score_frame
 from spark_jobs.medallion import MedallionSettings
 
 from iotpipe.contract import SensorType
@@ -109,6 +111,38 @@ def test_retraining_on_the_same_window_gives_the_same_version_and_bytes(tmp_path
     assert loaded.info == first.info
     assert store.latest("humidity") is None
     assert store.detectors(["temperature", "humidity"]).keys() == {"temperature"}
+
+
+def test_a_model_whose_files_changed_after_training_is_not_unpickled(tmp_path: Path) -> None:
+    """Unpickling runs code, so the store loads only bytes that hash, with their metadata,
+    to the version LATEST names: a swapped model.pkl, an edited meta.json or a LATEST
+    pointing at another folder's files is refused before pickle sees the bytes."""
+    detector, blob = fit(_features(1), _info())
+    other, other_blob = fit(_features(2), _info())
+    store = ModelStore(str(tmp_path / "_models"))
+    folder = Path(store.save(detector, blob))
+    assert store.latest("temperature") is not None
+
+    class Exploding:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (pytest.fail, ("the tampered pickle was loaded",))
+
+    (folder / "model.pkl").write_bytes(pickle.dumps(Exploding()))
+    with pytest.raises(TamperedModel, match=f"model {detector.version} of temperature"):
+        store.latest("temperature")
+    (folder / "model.pkl").write_bytes(other_blob)  # a real model, just not this one
+    with pytest.raises(TamperedModel):
+        store.latest("temperature")
+    (folder / "model.pkl").write_bytes(blob)
+    meta = orjson.loads((folder / "meta.json").read_bytes())
+    (folder / "meta.json").write_bytes(orjson.dumps(meta | {"threshold": 0.01}))
+    with pytest.raises(TamperedModel):
+        store.latest("temperature")
+    store.save(other, other_blob, latest=False)
+    (folder.parent / "LATEST").write_text(other.version)
+    loaded = store.latest("temperature")  # another intact model: loaded
+    assert loaded is not None
+    assert loaded.info == other.info
 
 
 def test_detector_scores_outliers_higher_and_skips_rows_it_cannot_score() -> None:

@@ -73,6 +73,17 @@ class Detector:
         return np.asarray(-self.model.score_samples(features))
 
 
+def version_of(info: ModelInfo, blob: bytes) -> str:
+    """The version a model's metadata and bytes make (:mod:`spark_jobs.detector`'s doc)."""
+    unversioned = asdict(info) | {"version": ""}
+    digest = hashlib.sha256(orjson.dumps(unversioned, option=orjson.OPT_SORT_KEYS) + blob)
+    return digest.hexdigest()[:16]
+
+
+class TamperedModel(ValueError):
+    """A model's files do not hash to its version: they were changed after training."""
+
+
 def fit(features: np.ndarray, info: ModelInfo) -> tuple[Detector, bytes]:
     """A detector trained on ``features`` (rows in a deterministic order) and its file bytes."""
     from sklearn.ensemble import IsolationForest
@@ -83,9 +94,7 @@ def fit(features: np.ndarray, info: ModelInfo) -> tuple[Detector, bytes]:
         random_state=RANDOM_STATE,
     ).fit(features)
     blob = pickle.dumps(model, protocol=5)
-    unversioned = asdict(info) | {"version": ""}
-    digest = hashlib.sha256(orjson.dumps(unversioned, option=orjson.OPT_SORT_KEYS) + blob)
-    versioned = ModelInfo(**(unversioned | {"version": digest.hexdigest()[:16]}))
+    versioned = ModelInfo(**(asdict(info) | {"version": version_of(info, blob)}))
     return Detector(versioned, model), blob
 
 
@@ -131,15 +140,23 @@ class ModelStore:
 
     def latest(self, sensor_type: str) -> Detector | None:
         """The model Silver scores ``sensor_type`` with, or None before the first training."""
-        version = self._read(self._path(sensor_type, LATEST))
-        if version is None:
+        latest = self._read(self._path(sensor_type, LATEST))
+        if latest is None:
             return None
-        info = self.info(sensor_type, version.decode().strip())
-        blob = self.blob(sensor_type, version.decode().strip())
+        version = latest.decode(errors="replace").strip()
+        info = self.info(sensor_type, version)
+        blob = self.blob(sensor_type, version)
         if info is None or blob is None:
             log.warning("model %s of %s is incomplete: not used", version, sensor_type)
             return None
-        return Detector(info, pickle.loads(blob))  # our own lake's files, written by train_detector
+        # Unpickling runs code: only bytes that hash, with their metadata, to the version
+        # LATEST names (a 64-bit SHA-256 prefix) are loaded.
+        if not (info.version == version == version_of(info, blob)):
+            raise TamperedModel(
+                f"model {version} of {sensor_type}: its files hash to {version_of(info, blob)}, "
+                "not to its version; retrain it (python -m spark_jobs.train_detector)"
+            )
+        return Detector(info, pickle.loads(blob))
 
     def detectors(self, sensor_types: list[str]) -> dict[str, Detector]:
         found = {kind: self.latest(kind) for kind in sensor_types}
