@@ -140,7 +140,7 @@ def quantiles(
 
 def http_panels(service: str | None = None) -> list[Panel]:
     """Request rate, latency and server errors of every service, or of one by route."""
-    by, match = ("route", f'service="{service}"') if service else ("service", "")
+    by, match = ("route", f'service_name="{service}"') if service else ("service_name", "")
     five = ",".join(filter(None, [match, 'status=~"5.."']))
     return [
         graph(
@@ -373,7 +373,7 @@ def overview() -> dashboard.Dashboard:
             .span(8)
             .height(8)
             .with_target(
-                query("count by (service, version) (iotpipe_build_info)", instant=True)
+                query("count by (service_name, version) (iotpipe_build_info)", instant=True)
                 .format(prometheus_model.PromQueryFormat.TABLE)
                 .ref_id("A")
             ),

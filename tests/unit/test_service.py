@@ -49,7 +49,27 @@ def test_healthz_and_metrics() -> None:
     assert client.get("/healthz").json()["status"] == "ok"
     client.get("/healthz")
     text = client.get("/metrics").text
-    assert 'http_requests_total{method="GET",route="/healthz",service="unit",status="200"}' in text
+    assert (
+        'http_requests_total{method="GET",route="/healthz",service_name="unit",status="200"}'
+        in text
+    )
+
+
+TARGET_LABELS = {"namespace", "service", "pod", "container", "endpoint", "job", "instance"}
+"""What a ServiceMonitor's scrape sets on every sample: a metric's own label of one of these
+names would arrive as ``exported_<name>``."""
+
+
+def test_no_metric_label_collides_with_the_scrape_s_target_labels() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    client = make_client()
+    client.get("/healthz")
+    client.post("/things", json={"name": "x"})  # a 401: the counters get a sample
+    families = list(text_string_to_metric_families(client.get("/metrics").text))
+    labels = {name for f in families for sample in f.samples for name in sample.labels}
+    assert "service_name" in labels
+    assert not labels & TARGET_LABELS, labels & TARGET_LABELS
 
 
 def test_readyz_reports_each_dependency() -> None:

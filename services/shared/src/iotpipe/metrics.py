@@ -22,15 +22,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match
 
-BUILD_INFO = Info("iotpipe_build", "Service name and version")
+BUILD_INFO = Info("iotpipe_build", "Service name (service_name) and version")
+
+SERVICE_LABEL = "service_name"
+"""The label that names the service on its own metrics. Not ``service``: Prometheus'
+Kubernetes discovery (a ServiceMonitor) sets that target label to the Service's name, and
+the scrape would rename ours to ``exported_service``, emptying every per-service query."""
 
 HTTP_REQUESTS = Counter(
-    "http_requests_total", "HTTP requests handled", ["service", "method", "route", "status"]
+    "http_requests_total", "HTTP requests handled", [SERVICE_LABEL, "method", "route", "status"]
 )
 HTTP_LATENCY = Histogram(
     "http_request_duration_seconds",
     "HTTP request latency",
-    ["service", "method", "route"],
+    [SERVICE_LABEL, "method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 

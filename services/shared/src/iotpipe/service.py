@@ -40,7 +40,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from iotpipe import __version__
-from iotpipe.metrics import BUILD_INFO, http_metrics_middleware, metrics_response
+from iotpipe.metrics import BUILD_INFO, SERVICE_LABEL, http_metrics_middleware, metrics_response
 from iotpipe.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -337,7 +337,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.startup = startup
-    BUILD_INFO.info({"service": name, "version": version})
+    BUILD_INFO.info({SERVICE_LABEL: name, "version": version})
     app.add_middleware(BodyGuard, settings=settings, limits=body_limits)
     if startup is not None:
 
