@@ -141,6 +141,19 @@ kube_env() {
   kubectl version --request-timeout=10s >/dev/null 2>&1 || die "no API server answers for KUBECONFIG=$KUBECONFIG"
 }
 
+# wait_condition CONDITION SECONDS [kubectl args] OBJECT...: `kubectl wait` that also waits while
+# an object has no status yet (a CRD just applied, a Prometheus the operator has not seen):
+# there kubectl fails at once with ".status.conditions accessor error" instead of waiting.
+wait_condition() {
+  local condition=$1 seconds=$2 deadline
+  shift 2
+  deadline=$(( $(date +%s) + seconds ))
+  until kubectl wait --for "condition=$condition" --timeout="${seconds}s" "$@" >/dev/null 2>&1; do
+    [ "$(date +%s)" -lt "$deadline" ] || { kubectl wait --for "condition=$condition" --timeout=1s "$@"; die "not $condition in ${seconds}s: $*"; }
+    sleep 2
+  done
+}
+
 install() {
   case "${1:-}" in -h | --help) install_usage; return 0 ;; "") ;; *) install_usage >&2; exit 2 ;; esac
   kube_env
@@ -156,9 +169,9 @@ install() {
   # (server-side: the CRDs are larger than client-side apply's last-applied annotation allows)
   kubectl apply --server-side --force-conflicts --field-manager=iotpipe-addons \
     -f "$prom/example/prometheus-operator-crd/" >/dev/null
-  kubectl wait --for condition=Established --timeout=60s \
+  wait_condition Established 60 \
     crd/prometheuses.monitoring.coreos.com crd/servicemonitors.monitoring.coreos.com \
-    crd/podmonitors.monitoring.coreos.com crd/prometheusrules.monitoring.coreos.com >/dev/null
+    crd/podmonitors.monitoring.coreos.com crd/prometheusrules.monitoring.coreos.com
   kubectl apply -f "$ADDONS/prometheus-operator/operator.yaml" >/dev/null
   say "Prometheus monitoring/iotpipe"
   kubectl apply -f "$ADDONS/prometheus.yaml" >/dev/null
@@ -196,7 +209,7 @@ wait_ready() {
   kubectl -n monitoring rollout status deployment/prometheus-operator --timeout="${TIMEOUT}s"
   kubectl -n spark-operator rollout status deployment/spark-operator-controller --timeout="${TIMEOUT}s"
   kubectl -n spark-operator rollout status deployment/spark-operator-webhook --timeout="${TIMEOUT}s"
-  kubectl -n monitoring wait prometheus/iotpipe --for=condition=Available --timeout="${TIMEOUT}s"
+  wait_condition Available "$TIMEOUT" -n monitoring prometheus/iotpipe
 }
 
 uninstall() {
