@@ -188,10 +188,13 @@ def test_dead_letters_replay_through_the_inspector(
         params={"error_type": ErrorType.OUT_OF_CONTRACT.value, "limit": 200},
         timeout=60,
     ).json()
+    headers = token(kube, "dlq-inspector")
     patches: dict[str, dict[str, str]] = {}
     for item in page["items"]:
         detail = httpx.get(
-            f"{inspector}/dlq/messages/{item['partition']}/{item['offset']}", timeout=30
+            f"{inspector}/dlq/messages/{item['partition']}/{item['offset']}",
+            headers=headers,
+            timeout=30,
         ).json()
         event = detail.get("value_json") or {}
         kind = event.get("sensor_type")
@@ -202,20 +205,23 @@ def test_dead_letters_replay_through_the_inspector(
     assert len(patches) == REPLAYED, f"too few wrong-unit dead letters: {page['items'][:3]}"
 
     body = {"ids": list(patches), "patches": patches, "background": False}
-    headers = token(kube, "dlq-inspector")
     job = httpx.post(f"{inspector}/dlq/replay", json=body, headers=headers, timeout=120)
     assert job.status_code == 200, job.text
-    assert job.json()["counts"] == {"replayed": REPLAYED}, job.json()
+    assert nonzero(job.json()["counts"]) == {"replayed": REPLAYED}, job.json()
     Run.replayed = list(patches)
     # The same replay again is refused by the ledger: nothing is sent twice.
     again = httpx.post(f"{inspector}/dlq/replay", json=body, headers=headers, timeout=120)
     assert again.status_code == 200, again.text
-    assert again.json()["counts"] == {"already_replayed": REPLAYED}, again.json()
+    assert nonzero(again.json()["counts"]) == {"already_replayed": REPLAYED}, again.json()
 
     wait_drained(spark, lake, kafka_as_inspector, timeout=600)
     produced, bronze, dlq = ingested(spark, lake, kafka_as_inspector)
     assert len(produced) == EVENTS + REPLAYED
     assert bronze | dlq == produced
+
+
+def nonzero(counts: dict[str, int]) -> dict[str, int]:
+    return {outcome: n for outcome, n in counts.items() if n}
 
 
 def run_daily(kube: Kube, day: str) -> str:

@@ -73,7 +73,7 @@ def service_env(
         f"{prefix}PORT": str(port),
         "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         "LAKE_ROOT": str(lake),
-        "LOADER_DIALECT": "postgres",
+        "LOADER_DIALECT": "postgresql",
         "LOADER_WAREHOUSE_DSN": postgres.dsn,
     }
 
