@@ -5,18 +5,25 @@ UV ?= uv
 RUN := $(UV) run --frozen
 export PATH := $(HOME)/.cache/iotpipe/bin:$(PATH)
 
-.PHONY: help setup demo test lint lint-py test-py bench up down status clean images test-cluster cluster-up cluster-down
+.PHONY: help setup setup-demo demo test test-fast lint lint-py test-py bench up down status clean images test-cluster cluster-up cluster-down
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-setup: ## Install what is missing (apt, uv + locked Python env, Maven jars)
+setup: ## Install what is missing for every target (apt, uv + locked Python env, jars, Go-built tools)
 	@scripts/tools.sh all
 
-demo: setup ## Run the whole pipeline locally and print a report
+setup-demo: ## Install only what the demo needs (apt: JDK, Maven, PostgreSQL; uv + Python env; jars)
+	@scripts/tools.sh demo
+
+demo: setup-demo ## Run the whole pipeline locally and print a report
 	$(RUN) local-pipeline demo
 
 test: setup lint-py test-py ## ruff, mypy and every test (what CI runs)
+
+test-fast: ## Unit tests only (no broker, Spark or database; about a minute)
+	@scripts/tools.sh python
+	$(RUN) pytest tests/unit -q -p no:randomly
 
 lint-py:
 	$(RUN) ruff check .

@@ -13,7 +13,9 @@
 #   scripts/tools.sh docker      Docker (Debian's docker.io) and mmdebstrap: scripts/images.sh
 #   scripts/tools.sh cluster     the single-node cluster's parts (scripts/cluster.sh): containerd,
 #                                runc, CNI plugins, iptables (Debian) and every Kubernetes binary
+#   scripts/tools.sh demo        what `make demo` needs, no more: system, python, jars (no Go)
 #   scripts/tools.sh all         all of the above
+#   scripts/tools.sh --plan TARGET   print the steps TARGET runs, run nothing
 # and, not part of `all` (the cluster's add-ons, scripts/addons.sh; each from the Go module proxy):
 #   scripts/tools.sh coredns     CoreDNS (the cluster's DNS)
 #   scripts/tools.sh spark-operator       the Kubeflow Spark operator (controller + webhook)
@@ -28,6 +30,7 @@ cd "$(dirname "$0")/.."
 
 CACHE="${IOTPIPE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/iotpipe}"
 BIN="$CACHE/bin"
+export PATH="$BIN:$PATH"  # (uv, when this script installed it, and the tools it builds)
 mkdir -p "$BIN"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -53,8 +56,12 @@ system() {
 
 python_env() {
   if ! command -v uv >/dev/null; then
-    say "installing uv"
-    python3 -m pip install -q --disable-pip-version-check uv
+    # In a virtual environment of its own: Debian 12's system Python is externally managed
+    # (PEP 668), so `pip install` into it is refused.
+    say "installing uv (in $CACHE/uv-venv)"
+    python3 -m venv "$CACHE/uv-venv" 2>/dev/null || { apt_install python3-venv && python3 -m venv "$CACHE/uv-venv"; }
+    "$CACHE/uv-venv/bin/pip" install -q --disable-pip-version-check uv
+    mkdir -p "$BIN" && ln -sf "$CACHE/uv-venv/bin/uv" "$BIN/uv"
   fi
   say "uv sync (locked)"
   uv sync --frozen --all-packages -q
@@ -223,25 +230,45 @@ skaffold_tool() {
     "timetzdata osusergo netgo release"
 }
 
-case "${1:-all}" in
-  system) system ;;
-  python) python_env ;;
-  jars) jars ;;
-  checkov) checkov_tool ;;
-  tofu) tofu_tool ;;
-  helm) helm_tool ;;
-  hadolint) hadolint_tool ;;
-  etcd) etcd_tool ;;
-  kube-apiserver) kube_apiserver_tool ;;
-  prometheus) prometheus_tool ;;
-  cluster) cluster_tool ;;
-  docker) docker_tool ;;
-  coredns) coredns_tool ;;
-  spark-operator) spark_operator_tool ;;
-  prometheus-operator) prometheus_operator_tool ;;
-  prometheus-server) prometheus_server_tool ;;
-  skaffold) skaffold_tool ;;
-  addons) coredns_tool; spark_operator_tool; prometheus_operator_tool; prometheus_server_tool; skaffold_tool ;;
-  all) system; python_env; jars; checkov_tool; tofu_tool; helm_tool; hadolint_tool; prometheus_tool; etcd_tool; kube_apiserver_tool ;;
-  *) echo "usage: $0 [system|python|jars|checkov|tofu|helm|hadolint|prometheus|etcd|kube-apiserver|cluster|docker|coredns|spark-operator|prometheus-operator|skaffold|addons|all]" >&2; exit 2 ;;
-esac
+# The steps (functions above) of each target.
+steps() {
+  case "$1" in
+    system) echo system ;;
+    python) echo python_env ;;
+    jars) echo jars ;;
+    checkov) echo checkov_tool ;;
+    tofu) echo tofu_tool ;;
+    helm) echo helm_tool ;;
+    hadolint) echo hadolint_tool ;;
+    etcd) echo etcd_tool ;;
+    kube-apiserver) echo kube_apiserver_tool ;;
+    prometheus) echo prometheus_tool ;;
+    cluster) echo cluster_tool ;;
+    docker) echo docker_tool ;;
+    coredns) echo coredns_tool ;;
+    spark-operator) echo spark_operator_tool ;;
+    prometheus-operator) echo prometheus_operator_tool ;;
+    prometheus-server) echo prometheus_server_tool ;;
+    skaffold) echo skaffold_tool ;;
+    addons) echo coredns_tool spark_operator_tool prometheus_operator_tool prometheus_server_tool skaffold_tool ;;
+    demo) echo system python_env jars ;;
+    all) echo system python_env jars checkov_tool tofu_tool helm_tool hadolint_tool prometheus_tool etcd_tool kube_apiserver_tool ;;
+    *) return 1 ;;
+  esac
+}
+
+usage() {
+  echo "usage: $0 [--plan] [system|python|jars|checkov|tofu|helm|hadolint|prometheus|etcd|kube-apiserver|cluster|docker|coredns|spark-operator|prometheus-operator|prometheus-server|skaffold|addons|demo|all]" >&2
+}
+
+plan=""
+if [ "${1:-}" = "--plan" ]; then plan=1; shift; fi
+case "${1:-}" in -h | --help) usage; exit 0 ;; esac
+todo=$(steps "${1:-all}") || { usage; exit 2; }
+if [ -n "$plan" ]; then
+  tr ' ' '\n' <<<"$todo"
+  exit 0
+fi
+for step in $todo; do
+  "$step"
+done
