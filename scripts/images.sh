@@ -112,9 +112,15 @@ build() {  # build <name>|<dockerfile>|<args>|<target>
   local a
   for a in $args; do cmd+=(--build-arg "$a"); done
   say "building iotpipe/$name:$TAG ($dockerfile${target:+, target $target})"
-  local start=$SECONDS
+  local start=$SECONDS before after
+  before=$(docker image inspect -f '{{.Id}}' "iotpipe/$name:$TAG" 2>/dev/null || true)
   "${cmd[@]}" . >/dev/null
   echo "    iotpipe/$name:$TAG in $((SECONDS - start)) s" >&2
+  # The image it replaces, untagged now, would keep its gigabytes (a few rebuilds fill the disk).
+  after=$(docker image inspect -f '{{.Id}}' "iotpipe/$name:$TAG")
+  if [ -n "$before" ] && [ "$before" != "$after" ]; then
+    docker image rm "$before" >/dev/null 2>&1 || true  # (still used by another tag: kept)
+  fi
 }
 
 wanted() {  # wanted <name> <requested...>: asked for (none asked: all)? The bases always are
