@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 
 import httpx
 import pyarrow as pa
@@ -114,3 +115,71 @@ def test_the_real_gates_verdicts_decide_the_load(
     assert names
     assert all(name in detail for name in names)
     assert facts(dsn) == gold_rows(gold, WINDOW)  # the previous, good load stays
+
+
+def gate_run_on(base_url: str, window: str) -> dict[str, object]:
+    response = httpx.post(
+        f"{base_url}/runs",
+        json={"layer": "gold", "window": window},
+        headers={"Authorization": f"Bearer {GATE_TOKEN}"},
+        timeout=300,
+    )
+    assert response.status_code == 201, response.text
+    run: dict[str, object] = response.json()
+    return run
+
+
+def test_a_verdict_holds_for_the_files_it_checked_and_a_newer_narrower_failure_wins(
+    quality_gate: str, settings: LoaderSettings, lake: Lake, gold: pa.Table
+) -> None:
+    """Issue 21 item 7. Gold rewritten after a passing run (late data) is refused until the
+    gate has seen it; a newer failing run over part of a window outvotes an older pass of
+    the whole window, and the load of that window is refused."""
+    where = gold.schema.get_field_index("location")
+    gold = gold.set_column(where, "location", pc.fill_null(gold["location"], "site-x"))
+    replace_gold(lake.gold_windows, gold)
+    settings = settings.model_copy(update={"quality_gate_url": quality_gate})
+    dsn = settings.warehouse_dsn.get_secret_value()
+    with TestClient(build_app(settings), raise_server_exceptions=False) as client:
+        passed = gate_run(quality_gate)
+        assert passed["verdict"] == "pass", passed["failed_expectations"]
+        assert passed["data_fingerprints"], "the run records what it validated"
+
+        # Late data: Gold is written again (new files, the same good values) after the verdict.
+        replace_gold(lake.gold_windows, gold)
+        stale = client.post("/loads", json=BODY, headers=AUTH)
+        assert stale.status_code == 409, stale.text
+        assert "Gold changed after the gate checked it" in stale.json()["detail"]
+        assert f"run {passed['run_id']}" in stale.json()["detail"]
+        assert not facts(dsn), "nothing was loaded"
+
+        again = gate_run(quality_gate)  # the gate sees the new files: the load goes through
+        assert again["verdict"] == "pass"
+        loaded = client.post("/loads", json=BODY, headers=AUTH)
+        assert loaded.status_code == 201, loaded.text
+        assert facts(dsn) == gold_rows(gold, WINDOW)
+
+        # One hour of the window is recomputed wrongly and the gate fails that hour only:
+        # the whole window's older pass no longer decides.
+        first_hour = WINDOW.start.replace(minute=0, second=0, microsecond=0)
+        hour = f"{first_hour:%Y-%m-%dT%H}"
+        starts = gold["window_start"]
+        in_hour = pc.and_(
+            pc.greater_equal(starts, pa.scalar(first_hour, starts.type)),
+            pc.less(starts, pa.scalar(first_hour + timedelta(hours=1), starts.type)),
+        )
+        health = gold["health_pct"]
+        broken = gold.set_column(
+            gold.schema.get_field_index("health_pct"),
+            "health_pct",
+            pc.if_else(in_hour, pc.add(health, 200.0), health),
+        )
+        replace_gold(lake.gold_windows, broken)
+        narrow = gate_run_on(quality_gate, hour)
+        assert narrow["verdict"] == "fail"
+        verdict = httpx.get(f"{quality_gate}/gates/gold/{WINDOW}", timeout=30).json()
+        assert (verdict["verdict"], verdict["run_id"]) == ("fail", narrow["run_id"])
+        refused = client.post("/loads", json=BODY, headers=AUTH)
+        assert refused.status_code == 409, refused.text
+        assert f"run {narrow['run_id']}" in refused.json()["detail"]
+    assert facts(dsn) == gold_rows(gold, WINDOW), "the good load stays"

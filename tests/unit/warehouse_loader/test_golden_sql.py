@@ -103,6 +103,7 @@ def gold_slice(tmp_path: Path, settings: LoaderSettings) -> GoldSlice:
         location=Lake.from_settings(settings.lake).gold_windows,
         table=gold.table,
         days=gold.days,
+        fingerprints=gold.fingerprints,
     )
 
 

@@ -105,6 +105,7 @@ class QualityGate:
             started_at=started,
             finished_at=finished,
             result_location=self.store.result_location(layer, run_id),
+            data_fingerprints=piece.fingerprints,
             expectations=lines,
             result=result,
         )
@@ -135,7 +136,7 @@ class QualityGate:
         )
 
     def verdict(self, layer: Layer, window: Window) -> GateVerdict:
-        run = self.store.latest_covering(layer, window)
+        run = self.store.deciding_run(layer, window)
         if run is None:
             return GateVerdict(layer=layer, window=str(window), verdict=Verdict.UNKNOWN)
         return GateVerdict(
@@ -146,4 +147,5 @@ class QualityGate:
             pass_rate=run.pass_rate,
             failed_expectations=run.failed_expectations,
             checked_at=run.finished_at,
+            data_fingerprints=run.data_fingerprints,
         )

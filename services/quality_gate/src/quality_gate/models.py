@@ -60,6 +60,11 @@ class RunSummary(BaseModel):
     started_at: datetime
     finished_at: datetime
     result_location: str = Field(description="Where the full result JSON is in the lake.")
+    data_fingerprints: dict[str, str] = Field(
+        default_factory=dict,
+        description="What the run validated: per partition folder, the digest of its files "
+        "(iotpipe.lakefs.fingerprints). Empty for runs recorded before fingerprints.",
+    )
 
     @property
     def parsed_window(self) -> Window:

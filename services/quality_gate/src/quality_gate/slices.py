@@ -21,7 +21,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
 from iotpipe.lake import Lake
-from iotpipe.lakefs import committed_files, filesystem
+from iotpipe.lakefs import filesystem, fingerprints, partition_files
 from iotpipe.windows import Window
 from quality_gate.layers import LayerSpec
 
@@ -53,23 +53,19 @@ class Slice:
     """The committed data files of the window's partitions, relative to ``location``."""
     file_rows: int
     """Rows in those files (from Parquet footers): an upper bound of the slice."""
+    fingerprints: dict[str, str]
+    """Per partition, the digest of its files (:func:`iotpipe.lakefs.fingerprints`)."""
 
     @classmethod
     def locate(cls, lake: Lake, spec: LayerSpec, window: Window) -> Slice:
         location = spec.location(lake)
         fs, root = filesystem(location)
-        committed = committed_files(fs, root)
+        found = partition_files(fs, root, spec.partitions(window))
         files = tuple(
-            entry.path.removeprefix(f"{root}/")
-            for part in spec.partitions(window)
-            if fs.get_file_info(f"{root}/{part}").type == pafs.FileType.Directory
-            for entry in fs.get_file_info(pafs.FileSelector(f"{root}/{part}", recursive=True))
-            if entry.type == pafs.FileType.File
-            and not entry.base_name.startswith(("_", "."))
-            and (committed is None or entry.base_name in committed)
+            entry.path.removeprefix(f"{root}/") for entries in found.values() for entry in entries
         )
         rows = _dataset(fs, root, files, spec).count_rows() if files else 0
-        return cls(spec, window, location, files, rows)
+        return cls(spec, window, location, files, rows, fingerprints(root, found))
 
     def to_pandas(self) -> pd.DataFrame:
         import pandas as pd

@@ -16,7 +16,7 @@ import threading
 import pyarrow.fs as pafs
 from pydantic import ValidationError
 
-from iotpipe.gate_client import Layer
+from iotpipe.gate_client import Layer, Verdict
 from iotpipe.lakefs import filesystem
 from iotpipe.windows import Window
 from quality_gate.models import RunDetail, RunSummary
@@ -99,12 +99,17 @@ class RunStore:
         selected.sort(key=lambda r: (r.finished_at, r.run_id), reverse=True)
         return selected[:limit]
 
-    def latest_covering(self, layer: Layer, window: Window) -> RunSummary | None:
-        """The newest run of ``layer`` whose window contains ``window``."""
+    def deciding_run(self, layer: Layer, window: Window) -> RunSummary | None:
+        """The run whose verdict holds for ``window``: the newest run of ``layer`` whose
+        window contains it, unless a newer run over a part of it failed (a narrower
+        check that found a problem is not outvoted by an older, wider pass)."""
         with self._lock:
-            covering = [
-                r
-                for r in self._runs.values()
-                if r.layer is layer and r.parsed_window.contains(window)
-            ]
-        return max(covering, key=lambda r: (r.finished_at, r.run_id), default=None)
+            runs = [r for r in self._runs.values() if r.layer is layer]
+        newest_first = sorted(runs, key=lambda r: (r.finished_at, r.run_id), reverse=True)
+        for run in newest_first:
+            ran = run.parsed_window
+            if ran.contains(window):
+                return run
+            if run.verdict is Verdict.FAIL and ran.start < window.end and window.start < ran.end:
+                return run
+        return None

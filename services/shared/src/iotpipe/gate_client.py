@@ -65,6 +65,12 @@ class GateVerdict(BaseModel):
     checked_at: datetime | None = Field(
         default=None, description="When that run finished (UTC); null when unknown."
     )
+    data_fingerprints: dict[str, str] = Field(
+        default_factory=dict,
+        description="What that run validated: per partition folder of the layer, the digest of "
+        "its files (iotpipe.lakefs.fingerprints). A reader about to move the data compares it "
+        "with the files there now: a partition rewritten since was not checked.",
+    )
 
     @property
     def passed(self) -> bool:

@@ -6,8 +6,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+from collections.abc import Iterable
 
 import pyarrow.fs as pafs
 
@@ -56,3 +58,41 @@ def committed_files(fs: pafs.FileSystem, root: str) -> dict[str, float] | None:
             if record.get("action", "add") == "add":
                 committed.setdefault(record["path"].rsplit("/", 1)[-1], at)
     return committed
+
+
+def partition_files(
+    fs: pafs.FileSystem, root: str, partitions: Iterable[str]
+) -> dict[str, list[pafs.FileInfo]]:
+    """The committed data files of each of these partition folders (relative to ``root``)
+    that exists: visible names only (a batch writer's temporary files start with ``_`` or
+    ``.``), and where a streaming sink writes, only what its log lists."""
+    committed = committed_files(fs, root)
+    found: dict[str, list[pafs.FileInfo]] = {}
+    for part in partitions:
+        folder = f"{root}/{part}"
+        if fs.get_file_info(folder).type != pafs.FileType.Directory:
+            continue
+        found[part] = sorted(
+            (
+                entry
+                for entry in fs.get_file_info(pafs.FileSelector(folder, recursive=True))
+                if entry.type == pafs.FileType.File
+                and not entry.base_name.startswith(("_", "."))
+                and (committed is None or entry.base_name in committed)
+            ),
+            key=lambda entry: entry.path,
+        )
+    return found
+
+
+def fingerprints(root: str, files: dict[str, list[pafs.FileInfo]]) -> dict[str, str]:
+    """Per partition, a digest of its files (names and sizes): what a quality verdict was
+    about. A rewrite of the partition (new files: Spark names them anew each write) changes
+    it; a partition's files that did not change keep it, whatever other partitions do."""
+    out = {}
+    for part, entries in files.items():
+        digest = hashlib.sha256()
+        for entry in entries:
+            digest.update(f"{entry.path.removeprefix(root + '/')}\t{entry.size}\n".encode())
+        out[part] = digest.hexdigest()[:32]
+    return out

@@ -14,10 +14,9 @@ from datetime import UTC, date, datetime, timedelta
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
-import pyarrow.fs as pafs
 
 from iotpipe.lake import WINDOW_PARTITIONS, Lake
-from iotpipe.lakefs import filesystem
+from iotpipe.lakefs import filesystem, fingerprints, partition_files
 from iotpipe.windows import Window
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -72,6 +71,9 @@ class GoldSlice:
     """Rows with ``window_start`` in the window, columns of :data:`FILE_SCHEMA`."""
     days: tuple[date, ...]
     """The ``window_date`` partitions that hold those rows."""
+    fingerprints: dict[str, str]
+    """Per partition folder read, the digest of its files (:func:`iotpipe.lakefs.fingerprints`):
+    compared with what the gate's verdict validated."""
 
     @property
     def rows(self) -> int:
@@ -85,8 +87,13 @@ def window_days(window: Window) -> list[date]:
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
+def partition_folder(day: date) -> str:
+    """A day's partition folder, relative to Gold's location."""
+    return f"{WINDOW_PARTITIONS[0]}={day.isoformat()}"
+
+
 def partition_path(location: str, day: date) -> str:
-    return f"{location}/{WINDOW_PARTITIONS[0]}={day.isoformat()}"
+    return f"{location}/{partition_folder(day)}"
 
 
 def conform(table: pa.Table, where: str) -> pa.Table:
@@ -118,11 +125,12 @@ def read_gold(lake: Lake, window: Window) -> GoldSlice:
     end = pa.scalar(_naive_utc(window.end), pa.timestamp("us")).cast(TIMESTAMP)
     parts: list[pa.Table] = []
     days: list[date] = []
-    for day in window_days(window):
-        path = partition_path(root, day)
-        if fs.get_file_info(path).type != pafs.FileType.Directory:
-            continue
-        table = conform(ds.dataset(path, filesystem=fs, format=_PARQUET).to_table(), path)
+    folders = {partition_folder(day): day for day in window_days(window)}
+    found = partition_files(fs, root, folders)
+    for folder, entries in found.items():
+        path = f"{root}/{folder}"
+        files = [entry.path for entry in entries]
+        table = conform(ds.dataset(files, filesystem=fs, format=_PARQUET).to_table(), path)
         table = table.filter(
             pc.and_(
                 pc.greater_equal(table["window_start"], start), pc.less(table["window_start"], end)
@@ -130,6 +138,12 @@ def read_gold(lake: Lake, window: Window) -> GoldSlice:
         )
         if table.num_rows:
             parts.append(table)
-            days.append(day)
+            days.append(folders[folder])
     table = pa.concat_tables(parts) if parts else FILE_SCHEMA.empty_table()
-    return GoldSlice(window=window, location=location, table=table, days=tuple(days))
+    return GoldSlice(
+        window=window,
+        location=location,
+        table=table,
+        days=tuple(days),
+        fingerprints=fingerprints(root, found),
+    )

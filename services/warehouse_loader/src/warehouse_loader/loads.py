@@ -20,7 +20,7 @@ from iotpipe.gate_client import GateError, Layer, gate_verdict
 from iotpipe.lake import Lake
 from iotpipe.windows import Window
 from warehouse_loader import metrics
-from warehouse_loader.gold import read_gold
+from warehouse_loader.gold import GoldSlice, read_gold
 from warehouse_loader.history import History, LoadRecord, LoadStatus
 from warehouse_loader.settings import LoaderSettings
 from warehouse_loader.warehouse import Warehouse
@@ -39,6 +39,15 @@ class GateDecision:
     """Why the window may not be loaded (None: it may)."""
     unreachable: bool = False
     """The gate could not be reached (worth retrying later)."""
+    fingerprints: dict[str, str] | None = None
+    """What the deciding run validated, per Gold partition (None: nothing to compare)."""
+    run_id: str | None = None
+
+    def changed(self, gold: GoldSlice) -> list[str]:
+        """The partitions of ``gold`` whose files are not the ones the gate validated."""
+        if not self.fingerprints:  # no verdict, an override, or a run from before fingerprints
+            return []
+        return sorted(p for p, fp in gold.fingerprints.items() if self.fingerprints.get(p) != fp)
 
 
 class LoadRequest(BaseModel):
@@ -153,7 +162,9 @@ class LoadService:
         except GateError as exc:
             return GateDecision("unavailable", str(exc), unreachable=True)
         if answer.passed:
-            return GateDecision(answer.verdict.value)
+            return GateDecision(
+                answer.verdict.value, fingerprints=answer.data_fingerprints, run_id=answer.run_id
+            )
         if answer.failed_expectations:
             why = f"failed expectations: {', '.join(answer.failed_expectations)}"
         else:
@@ -204,11 +215,12 @@ class LoadService:
         try:
             gold = await asyncio.to_thread(read_gold, self.lake, window)
             record.gold_rows = gold.rows
-            counts = (
-                await asyncio.to_thread(self.warehouse.load, gold, after_delete=self.after_delete)
-                if gold.rows
-                else None
-            )
+            changed = [] if request.override_gate else gate.changed(gold)
+            counts = None
+            if gold.rows and not changed:
+                counts = await asyncio.to_thread(
+                    self.warehouse.load, gold, after_delete=self.after_delete
+                )
         except Exception as exc:
             record.duration_s = time.perf_counter() - started
             metrics.LOAD_DURATION.labels(self.dialect).observe(record.duration_s)
@@ -221,6 +233,16 @@ class LoadService:
             log.exception("load %s of %s failed", record.id, window)
             await self._save(record)
             raise LoadFailed(record) from exc
+        if changed:
+            self._finish(
+                record,
+                LoadStatus.REFUSED,
+                f"Gold changed after the gate checked it (run {gate.run_id}): "
+                f"{', '.join(changed)} of {gold.location} hold other files now; run the Gold "
+                "gate on the window again, then load (the warehouse is unchanged)",
+            )
+            await self._save(record)
+            raise LoadRefused(record)
         if counts is None:
             self._finish(
                 record,
