@@ -237,7 +237,7 @@ def overview() -> dashboard.Dashboard:
                 "p95 end-to-end latency", "iotpipe:bronze_commit_latency_seconds:p95_5m", unit="s"
             ),
             single("Dead letters / s", f"sum(rate(bronze_stream_dead_letters_total[{RATE}]))"),
-            single("Lowest quality pass rate", "min(quality_pass_rate)", unit="percentunit"),
+            single("Lowest quality pass rate", "min(quality_pass_ratio)", unit="percentunit"),
             single("Firing alerts", 'count(ALERTS{alertstate="firing"}) or vector(0)'),
         ],
     )
@@ -331,7 +331,7 @@ def overview() -> dashboard.Dashboard:
             ),
             graph(
                 "Quality pass rate by layer",
-                query("quality_pass_rate", "{{layer}}"),
+                query("quality_pass_ratio", "{{layer}}"),
                 unit="percentunit",
                 width=8,
                 description="Share of expectations passed in each layer's latest gate run.",
@@ -652,13 +652,13 @@ quality_gate = service_dashboard(
         ),
         graph(
             "Pass rate by layer",
-            query("quality_pass_rate", "{{layer}}"),
+            query("quality_pass_ratio", "{{layer}}"),
             unit="percentunit",
             width=8,
         ),
         graph(
             "Time since last run",
-            query("time() - quality_last_run_timestamp", "{{layer}}"),
+            query("time() - quality_last_run_timestamp_seconds", "{{layer}}"),
             unit="s",
             width=8,
         ),

@@ -73,7 +73,7 @@ def test_clean_silver_window_passes_and_the_gate_says_so(client: TestClient, lak
     assert verdict(client, Layer.GOLD, HOUR)["verdict"] == "unknown"  # other layer
 
     assert metric(client, 'quality_checks_total{layer="silver",result="pass"}') == before + 1
-    assert metric(client, 'quality_pass_rate{layer="silver"}') == 1.0
+    assert metric(client, 'quality_pass_ratio{layer="silver"}') == 1.0
     detail = client.get(f"/runs/{result['run_id']}").json()
     assert detail["result"]["results"] == result["result"]["results"]
     assert (lake.quality + f"/runs/silver/{result['run_id']}.result.json").startswith(lake.root)

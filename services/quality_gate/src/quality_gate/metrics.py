@@ -13,10 +13,12 @@ EXPECTATIONS_FAILED = Counter(
     ["layer", "expectation"],
 )
 PASS_RATE = Gauge(
-    "quality_pass_rate", "Share of expectations that passed in the layer's latest run", ["layer"]
+    "quality_pass_ratio", "Share of expectations that passed in the layer's latest run", ["layer"]
 )
 LAST_RUN = Gauge(
-    "quality_last_run_timestamp", "When the layer's latest run finished (Unix seconds)", ["layer"]
+    "quality_last_run_timestamp_seconds",
+    "When the layer's latest run finished (Unix seconds)",
+    ["layer"],
 )
 RUN_SECONDS = Histogram(
     "quality_run_duration_seconds",
