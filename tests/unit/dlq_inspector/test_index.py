@@ -156,7 +156,7 @@ def test_the_tallies_are_what_a_full_scan_counts(
             index.add(partition, next_offset[partition], b"{}", letter)
             next_offset[partition] += 1
         elif op == "replay":
-            key, now_replayed = f"sensor-events-{a % 3}-{a}", b
+            key, now_replayed = f"sensor-events-{a % 3}-{a}", bool(b)
             if now_replayed != (key in replayed):
                 (replayed.add if now_replayed else replayed.discard)(key)
                 index.replay_changed(key, now_replayed)

@@ -8,6 +8,7 @@ from dlq_inspector.app import NAME, build_app
 from dlq_inspector.settings import DlqSettings
 from iotpipe.logging import configure_logging
 from iotpipe.service import serve
+from iotpipe.settings import from_environment
 
 
 async def _serve(settings: DlqSettings) -> None:
@@ -16,7 +17,7 @@ async def _serve(settings: DlqSettings) -> None:
 
 
 def main() -> None:
-    settings = DlqSettings()  # api_token comes from the environment
+    settings = from_environment(DlqSettings)  # api_token comes from the environment
     configure_logging(settings.log_level, json=settings.log_json, service=NAME)
     # uvloop: the replay path is event-loop bound (two Kafka producers' worth of requests and a
     # consumer); it needs ~25% less CPU per message than on asyncio's own loop

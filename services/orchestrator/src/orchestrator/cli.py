@@ -25,6 +25,7 @@ from rich.progress import (
 
 from iotpipe.lake import Lake
 from iotpipe.logging import configure_logging
+from iotpipe.settings import from_environment
 from iotpipe.windows import Window
 from orchestrator import freshness
 from orchestrator.metrics import push_run
@@ -44,7 +45,7 @@ log = logging.getLogger("orchestrator")
 
 def _settings() -> OrchestratorSettings:
     try:
-        settings = OrchestratorSettings()  # tokens from the env
+        settings = from_environment(OrchestratorSettings)  # tokens from the env
     except ValidationError as exc:
         console.print(f"[red]configuration error[/red] (ORCHESTRATOR_* environment):\n{exc}")
         raise typer.Exit(2) from None

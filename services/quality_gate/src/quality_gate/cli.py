@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from iotpipe.gate_client import Layer
+from iotpipe.settings import from_environment
 
 app = typer.Typer(
     help="Quality gate of the IoT pipeline: Great Expectations suites per lake layer and window.",
@@ -34,7 +35,7 @@ def serve() -> None:
     from quality_gate.app import build_app
     from quality_gate.settings import GateSettings
 
-    settings = GateSettings()  # api_token from the env
+    settings = from_environment(GateSettings)  # api_token from the env
     configure_logging(settings.log_level, json=settings.log_json, service="quality-gate")
     asyncio.run(serve_app(build_app(settings), settings))
 
@@ -65,7 +66,7 @@ def run(
         parsed = Window.parse(window)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="WINDOW") from None
-    gate = QualityGate(GateSettings())
+    gate = QualityGate(from_environment(GateSettings))
     with console.status(f"validating {layer.value} {parsed} ..."):
         result = asyncio.run(gate.run(layer, parsed))
     table = Table(title=f"{result.layer.value} {result.window}: {result.verdict.value.upper()}")

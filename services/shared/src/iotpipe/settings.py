@@ -9,11 +9,12 @@ environment, which Kubernetes fills from Secrets; they are never defaulted.
 from __future__ import annotations
 
 import ssl
+import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from iotpipe.contract import EventTimeBounds
@@ -109,3 +110,46 @@ class LakeSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LAKE_", extra="ignore")
 
     root: str = Field(default="lake", description="Local path or s3a:// URI of the lake's root.")
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def from_environment(cls: type[S]) -> S:
+    """``cls()`` for a program's entry point: settings from the environment, or, when one is
+    missing or invalid, a message naming each environment variable and exit status 2 (not a
+    traceback)."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        failed = _settings_class(cls, exc.title)  # a nested one's default factory may fail
+        lines = [f"  {_variable(failed, error['loc'])}: {error['msg']}" for error in exc.errors()]
+        print(
+            f"{cls.__name__}: the configuration is incomplete or invalid "
+            "(set these environment variables):\n" + "\n".join(lines),
+            file=sys.stderr,
+        )
+        raise SystemExit(2) from None
+
+
+def _settings_class(cls: type[BaseSettings], title: str) -> type[BaseSettings]:
+    """``cls`` or the nested settings class (a field's type) called ``title``."""
+    if cls.__name__ == title:
+        return cls
+    for info in cls.model_fields.values():
+        nested = info.annotation
+        if isinstance(nested, type) and issubclass(nested, BaseSettings):
+            found = _settings_class(nested, title)
+            if found.__name__ == title:
+                return found
+    return cls
+
+
+def _variable(cls: type[BaseSettings], where: tuple[int | str, ...]) -> str:
+    """The environment variable a validation error's location stands for."""
+    prefix, field = str(cls.model_config.get("env_prefix", "")), str(where[0])
+    info = cls.model_fields.get(field)
+    nested = info.annotation if info is not None else None
+    if isinstance(nested, type) and issubclass(nested, BaseSettings) and len(where) > 1:
+        return _variable(nested, where[1:])
+    return (prefix + field).upper()

@@ -9,6 +9,7 @@ import typer
 
 from iotpipe.logging import configure_logging
 from iotpipe.service import serve
+from iotpipe.settings import from_environment
 
 cli = typer.Typer(add_completion=False)
 
@@ -29,7 +30,7 @@ def run(
     from warehouse_loader.settings import LoaderSettings
     from warehouse_loader.warehouse import Warehouse
 
-    settings = LoaderSettings()
+    settings = from_environment(LoaderSettings)
     configure_logging(settings.log_level, json=settings.log_json, service=NAME)
     if migrate_only:
         applied = Warehouse(dialect_for(settings)).migrate()
