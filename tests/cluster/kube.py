@@ -52,7 +52,22 @@ class Kube:
         return base64.b64decode(data[key]).decode()
 
     def service_url(self, name: str, port: int = 8000, namespace: str | None = None) -> str:
-        ip = self.get("service", name, namespace=namespace)["spec"]["clusterIP"]
+        """A Service's address: its cluster IP, or for a headless one (clusterIP None, e.g.
+        the operator's prometheus-operated) the first ready address behind it."""
+        ip = self.get("service", name, namespace=namespace)["spec"].get("clusterIP")
+        if not ip or ip == "None":
+            slices = self.get(
+                "endpointslices", "-l", f"kubernetes.io/service-name={name}", namespace=namespace
+            )["items"]
+            ready = [
+                address
+                for piece in slices
+                for endpoint in piece.get("endpoints") or []
+                if endpoint.get("conditions", {}).get("ready", True)
+                for address in endpoint.get("addresses", [])
+            ]
+            assert ready, f"the headless service {name} has no ready endpoint"
+            ip = ready[0]
         return f"http://{ip}:{port}"
 
     def pods(self, *selector: str, namespace: str | None = None) -> list[dict[str, Any]]:
