@@ -37,6 +37,10 @@ CHECKS: dict[str, re.Pattern[str]] = {
     "lake.region": re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$"),
     "serviceAccounts.spark.name": re.compile(r"^iotpipe-spark$"),
     "serviceAccounts.spark.roleArn": ROLE_ARN,
+    "serviceAccounts.sparkExecutor.name": re.compile(r"^iotpipe-spark-executor$"),
+    "serviceAccounts.sparkExecutor.roleArn": ROLE_ARN,
+    "serviceAccounts.sparkTrainer.name": re.compile(r"^iotpipe-spark-trainer$"),
+    "serviceAccounts.sparkTrainer.roleArn": ROLE_ARN,
     "serviceAccounts.warehouseLoader.name": re.compile(r"^iotpipe-warehouse-loader$"),
     "serviceAccounts.warehouseLoader.roleArn": ROLE_ARN,
     "serviceAccounts.qualityGate.name": re.compile(r"^iotpipe-quality-gate$"),
@@ -49,6 +53,13 @@ CHECKS: dict[str, re.Pattern[str]] = {
     "warehouse.redshift.copyRoleArn": ROLE_ARN,
 }
 """Every value the chart needs from Terraform, with the shape it must have."""
+
+ROLES: tuple[tuple[str, bool, str], ...] = (
+    ("serviceAccounts.sparkExecutor.roleArn", True, "serviceAccounts.spark.roleArn"),
+    ("serviceAccounts.sparkTrainer.roleArn", False, "serviceAccounts.spark.roleArn"),
+)
+"""(value, must equal?, other value): the Spark executors assume their drivers' role (they read
+and write the same prefixes); the trainer's role (the one that writes `_models/`) is its own."""
 
 
 class OutputsError(ValueError):
@@ -86,6 +97,14 @@ def helm_values(outputs: dict[str, Any]) -> dict[str, Any]:
             continue
         if not isinstance(value, str) or not pattern.fullmatch(value):
             problems.append(f"{OUTPUT}.{dotted} = {value!r} does not look like {pattern.pattern}")
+    for dotted, same, other in ROLES:
+        try:
+            value, reference = _get(values, dotted), _get(values, other)
+        except OutputsError:
+            continue  # reported above
+        if (value == reference) != same:
+            relation = "must be" if same else "must differ from"
+            problems.append(f"{OUTPUT}.{dotted} = {value!r} {relation} {other} ({reference!r})")
     try:
         port = _get(values, "warehouse.redshift.port")
         if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:

@@ -203,12 +203,45 @@ def pod_templates(docs: list[Doc]) -> Iterator[tuple[str, Doc]]:
 
 def spark_roles(docs: list[Doc]) -> Iterator[tuple[str, Doc]]:
     """(label, driver/executor spec) of every SparkApplication and schedule template."""
+    for label, spec in spark_apps(docs):
+        for role in ("driver", "executor"):
+            yield f"{label}.{role}", spec[role]
+
+
+def spark_apps(docs: list[Doc]) -> Iterator[tuple[str, Doc]]:
+    """(label, application spec) of every SparkApplication and schedule template."""
     for doc in docs:
         if doc["kind"] == "SparkApplication":
-            spec = doc["spec"]
+            yield f"SparkApplication/{doc['metadata']['name']}", doc["spec"]
         elif doc["kind"] == "ScheduledSparkApplication":
-            spec = doc["spec"]["template"]
-        else:
-            continue
+            yield f"ScheduledSparkApplication/{doc['metadata']['name']}", doc["spec"]["template"]
+
+
+def spark_pods(docs: list[Doc]) -> Iterator[tuple[str, Doc]]:
+    """(label, pod spec) of every driver and executor as the operator's webhook builds it from
+    a SparkApplication: the role's pod and container security contexts, ports, init containers,
+    sidecars and host networking, and the application's volumes the role mounts. (Spark adds
+    an emptyDir per local dir and a ConfigMap with its configuration; both are allowed types.)"""
+    for label, spec in spark_apps(docs):
+        volumes = {v["name"]: v for v in spec.get("volumes", [])}
         for role in ("driver", "executor"):
-            yield f"{doc['kind']}/{doc['metadata']['name']}.{role}", spec[role]
+            pod = spec[role]
+            mounted = [m["name"] for m in pod.get("volumeMounts", [])]
+            container = {
+                "name": f"spark-kubernetes-{role}",
+                "securityContext": pod.get("securityContext", {}),
+                "ports": pod.get("ports", []),
+            }
+            yield (
+                f"{label}.{role}",
+                {
+                    "serviceAccountName": pod.get("serviceAccount"),
+                    "hostNetwork": pod.get("hostNetwork", False),
+                    "securityContext": pod.get("podSecurityContext", {}),
+                    "containers": [container, *pod.get("sidecars", [])],
+                    "initContainers": pod.get("initContainers", []),
+                    "volumes": [
+                        volumes[name] for name in dict.fromkeys(mounted) if name in volumes
+                    ],
+                },
+            )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .manifests import find, one, pod_templates, render
+from .manifests import find, one, pod_templates, render, spark_pods
 
 SERVICES = ("sensor-simulator", "dlq-inspector", "quality-gate", "warehouse-loader")
 IRSA = "eks.amazonaws.com/role-arn"
@@ -109,17 +109,28 @@ def test_irsa_annotations():
     }
     assert eks == {
         "iotpipe-spark": "arn:aws:iam::123456789012:role/iotpipe-spark",
+        # the executors share the drivers' role; the trainer has its own (_models/)
+        "iotpipe-spark-executor": "arn:aws:iam::123456789012:role/iotpipe-spark",
+        "iotpipe-spark-trainer": "arn:aws:iam::123456789012:role/iotpipe-spark-trainer",
         "iotpipe-warehouse-loader": "arn:aws:iam::123456789012:role/iotpipe-warehouse-loader",
         "iotpipe-quality-gate": "arn:aws:iam::123456789012:role/iotpipe-quality-gate",
         "iotpipe-sensor-simulator": None,
         "iotpipe-dlq-inspector": None,
         "iotpipe-orchestrator": None,
     }
+    for key, name in (
+        ("sparkExecutor", "iotpipe-spark-executor"),
+        ("sparkTrainer", "iotpipe-spark-trainer"),
+    ):
+        changed = render(**{f"serviceAccounts__{key}__roleArn": arn})
+        assert one(changed, "ServiceAccount", name)["metadata"]["annotations"] == {IRSA: arn}
     # Pods run as exactly these accounts.
     docs = render("eks")
     for service in SERVICES:
         pod = one(docs, "Deployment", f"iotpipe-{service}")["spec"]["template"]["spec"]
         assert pod["serviceAccountName"] == f"iotpipe-{service}"
+    for label, pod in spark_pods(docs):
+        assert eks[pod["serviceAccountName"]], f"{label}: its account has no IAM role"
 
 
 def test_images_follow_registry_tag_and_digest():

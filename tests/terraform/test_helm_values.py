@@ -67,6 +67,13 @@ def test_writes_the_values_file(tmp_path: Path) -> None:
     assert values["lake"]["root"] == "s3a://iotpipe-prod-lake-123456789012/lake"
     assert values["warehouse"]["redshift"]["port"] == 5439
     assert values["serviceAccounts"]["warehouseLoader"]["name"] == "iotpipe-warehouse-loader"
+    accounts = values["serviceAccounts"]
+    assert accounts["sparkExecutor"] == {
+        "name": "iotpipe-spark-executor",
+        "roleArn": accounts["spark"]["roleArn"],
+    }
+    assert accounts["sparkTrainer"]["name"] == "iotpipe-spark-trainer"
+    assert accounts["sparkTrainer"]["roleArn"].endswith(":role/iotpipe-prod-spark-trainer")
 
 
 def test_reads_stdin_and_writes_stdout() -> None:
@@ -88,12 +95,14 @@ def test_terraform_output_and_script_agree_on_every_key(helm_values: ModuleType)
     """The platform module's helm_values output emits exactly the keys the script checks."""
     hcl = module("modules/platform").outputs["helm_values"]["value"]
     accounts = hcl.pop("serviceAccounts")
-    assert "name = workload.service_account" in accounts
-    assert "roleArn = module.irsa[key].role_arn" in accounts
+    assert "for key, account in local.service_accounts" in accounts
+    assert "name = account.name" in accounts
+    assert "roleArn = module.irsa[account.workload].role_arn" in accounts
     workloads = next(b for b in module("modules/platform").blocks["locals"] if "workloads" in b)
     keys = _flatten(hcl) | {
         f"serviceAccounts.{key}.{field}"
-        for key in workloads["workloads"]
+        for workload in workloads["workloads"].values()
+        for key in workload["service_accounts"]
         for field in ("name", "roleArn")
     }
     assert keys == set(helm_values.CHECKS) | {"warehouse.redshift.port"}
@@ -112,6 +121,22 @@ def test_terraform_output_and_script_agree_on_every_key(helm_values: ModuleType)
         ),
         (("serviceAccounts", "spark", "roleArn"), "arn:aws:iam::123:user/alice", "spark.roleArn"),
         (("serviceAccounts", "spark", "name"), "iotpipe-*", "spark.name"),
+        (("serviceAccounts", "sparkExecutor", "name"), "iotpipe-spark", "sparkExecutor.name"),
+        (("serviceAccounts", "sparkTrainer", "name"), "iotpipe-spark", "sparkTrainer.name"),
+        (("serviceAccounts", "sparkTrainer", "roleArn"), "", "sparkTrainer.roleArn"),
+        # the executors assume their drivers' role; the trainer never does
+        (
+            ("serviceAccounts", "sparkExecutor", "roleArn"),
+            "arn:aws:iam::123456789012:role/iotpipe-prod-spark-trainer",
+            "sparkExecutor.roleArn = 'arn:aws:iam::123456789012:role/iotpipe-prod-spark-trainer'"
+            " must be serviceAccounts.spark.roleArn",
+        ),
+        (
+            ("serviceAccounts", "sparkTrainer", "roleArn"),
+            "arn:aws:iam::123456789012:role/iotpipe-prod-spark",
+            "sparkTrainer.roleArn = 'arn:aws:iam::123456789012:role/iotpipe-prod-spark'"
+            " must differ from serviceAccounts.spark.roleArn",
+        ),
         (("lake", "root"), "s3://bucket/other", "lake.root"),
         (("warehouse", "redshift", "port"), "5439", "port"),
         (("global", "imageRegistry"), "", "imageRegistry"),

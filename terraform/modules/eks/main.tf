@@ -254,7 +254,7 @@ module "ebs_csi_irsa" {
   source              = "../irsa"
   role_name           = "${var.name}-ebs-csi"
   namespace           = "kube-system"
-  service_account     = "ebs-csi-controller-sa"
+  service_accounts    = ["ebs-csi-controller-sa"]
   oidc_provider_arn   = aws_iam_openid_connect_provider.this.arn
   oidc_issuer_host    = replace(aws_eks_cluster.this.identity[0].oidc[0].issuer, "https://", "")
   managed_policy_arns = ["arn:${local.partition}:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"]

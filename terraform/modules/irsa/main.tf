@@ -1,9 +1,11 @@
-# An IAM role that exactly one Kubernetes service account can assume through the cluster's OIDC
-# provider (IAM roles for service accounts). The trust policy pins both the audience and the
-# subject with StringEquals: no wildcards, no other namespace, no other service account.
+# An IAM role that exactly the given Kubernetes service accounts can assume through the
+# cluster's OIDC provider (IAM roles for service accounts). The trust policy pins both the
+# audience and the subjects with StringEquals: no wildcards, no other namespace, no other
+# service account. Most roles admit one account; several share a role only when they are one
+# workload (the Spark drivers and their executors).
 
 locals {
-  subject = "system:serviceaccount:${var.namespace}:${var.service_account}"
+  subjects = [for account in var.service_accounts : "system:serviceaccount:${var.namespace}:${account}"]
 }
 
 data "aws_iam_policy_document" "trust" {
@@ -19,7 +21,7 @@ data "aws_iam_policy_document" "trust" {
     condition {
       test     = "StringEquals"
       variable = "${var.oidc_issuer_host}:sub"
-      values   = [local.subject]
+      values   = local.subjects
     }
 
     condition {
@@ -32,10 +34,11 @@ data "aws_iam_policy_document" "trust" {
 
 resource "aws_iam_role" "this" {
   name                 = var.role_name
-  description          = "IRSA role of ${local.subject}"
+  description          = "IRSA role of ${join(", ", local.subjects)}"
   assume_role_policy   = data.aws_iam_policy_document.trust.json
   max_session_duration = 3600
-  tags                 = merge(var.tags, { "iotpipe.io/service-account" = local.subject })
+  # Tag values allow no commas: the subjects are separated by spaces.
+  tags = merge(var.tags, { "iotpipe.io/service-account" = join(" ", local.subjects) })
 }
 
 # Keyed by name (known at plan time) so that policies computed during the apply still work.

@@ -8,13 +8,13 @@ variable "namespace" {
   type        = string
 }
 
-variable "service_account" {
-  description = "Name of the Kubernetes service account allowed to assume the role."
-  type        = string
+variable "service_accounts" {
+  description = "Names of the Kubernetes service accounts (in var.namespace) allowed to assume the role."
+  type        = list(string)
 
   validation {
-    condition     = can(regex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", var.service_account))
-    error_message = "A service account name is a DNS label: no wildcards."
+    condition     = length(var.service_accounts) > 0 && alltrue([for account in var.service_accounts : can(regex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", account))])
+    error_message = "Name at least one service account; each name is a DNS label: no wildcards."
   }
 }
 

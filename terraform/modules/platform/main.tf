@@ -17,6 +17,7 @@ locals {
   lake    = module.lake.prefix
   gold    = "${local.lake}gold/"
   quality = "${local.lake}_quality/"
+  models  = "${local.lake}_models/"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -133,13 +134,32 @@ module "ecr" {
 # ---------------------------------------------------------------------------------------------
 # IAM roles for the service accounts that touch AWS (the others get none)
 # ---------------------------------------------------------------------------------------------
-# Spark driver and executors: read and write the whole lake (Bronze, Silver, Gold, checkpoints).
+# Spark drivers and executors: read the lake; write what the jobs write (iotpipe.lake.Lake):
+# the three layers, the DLQ copy, the stream's per-minute summary (streaming/) and the
+# streaming checkpoints. Never _quality/ (the gate's verdicts) nor _models/ (the trainer's).
 module "spark_policy" {
+  source        = "../lake-policy"
+  bucket_arn    = module.lake.bucket_arn
+  kms_key_arn   = module.kms_lake.key_arn
+  read_prefixes = [local.lake]
+  write_prefixes = [
+    "${local.lake}bronze/",
+    "${local.lake}silver/",
+    "${local.lake}gold/",
+    "${local.lake}dlq/",
+    "${local.lake}streaming/",
+    "${local.lake}_checkpoints/",
+  ]
+}
+
+# The detector's training (train_detector's driver): read the lake, write only the models
+# under _models/, which bronze_to_silver loads. Its executors only read (Spark's role).
+module "spark_trainer_policy" {
   source         = "../lake-policy"
   bucket_arn     = module.lake.bucket_arn
   kms_key_arn    = module.kms_lake.key_arn
   read_prefixes  = [local.lake]
-  write_prefixes = [local.lake]
+  write_prefixes = [local.models]
 }
 
 # Quality gate: read the lake, write only its verdicts under _quality/.
@@ -180,29 +200,47 @@ module "warehouse_loader_policy" {
   extra_policy_documents = [data.aws_iam_policy_document.warehouse.json]
 }
 
+# One role per workload, named <name>-<role>. `service_accounts` maps the chart's
+# serviceAccounts.<key> to the account its trust admits: the Spark executors are one workload
+# with their drivers (they read and write the same prefixes), so that role trusts both.
 locals {
   workloads = {
     spark = {
-      service_account = "iotpipe-spark"
-      policy_json     = module.spark_policy.json
+      role             = "spark"
+      service_accounts = { spark = "iotpipe-spark", sparkExecutor = "iotpipe-spark-executor" }
+      policy_json      = module.spark_policy.json
+    }
+    sparkTrainer = {
+      role             = "spark-trainer"
+      service_accounts = { sparkTrainer = "iotpipe-spark-trainer" }
+      policy_json      = module.spark_trainer_policy.json
     }
     warehouseLoader = {
-      service_account = "iotpipe-warehouse-loader"
-      policy_json     = module.warehouse_loader_policy.json
+      role             = "warehouse-loader"
+      service_accounts = { warehouseLoader = "iotpipe-warehouse-loader" }
+      policy_json      = module.warehouse_loader_policy.json
     }
     qualityGate = {
-      service_account = "iotpipe-quality-gate"
-      policy_json     = module.quality_gate_policy.json
+      role             = "quality-gate"
+      service_accounts = { qualityGate = "iotpipe-quality-gate" }
+      policy_json      = module.quality_gate_policy.json
     }
   }
+
+  # serviceAccounts.<key> of the chart -> its account and the workload whose role it assumes.
+  service_accounts = merge([
+    for workload, w in local.workloads : {
+      for key, account in w.service_accounts : key => { name = account, workload = workload }
+    }
+  ]...)
 }
 
 module "irsa" {
   for_each          = local.workloads
   source            = "../irsa"
-  role_name         = "${local.name}-${trimprefix(each.value.service_account, "iotpipe-")}"
+  role_name         = "${local.name}-${each.value.role}"
   namespace         = var.namespace
-  service_account   = each.value.service_account
+  service_accounts  = values(each.value.service_accounts)
   oidc_provider_arn = module.eks.oidc_provider_arn
   oidc_issuer_host  = module.eks.oidc_issuer_host
   inline_policies   = { least-privilege = each.value.policy_json }

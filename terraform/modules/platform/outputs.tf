@@ -13,9 +13,9 @@ output "helm_values" {
       region = local.region
     }
     serviceAccounts = {
-      for key, workload in local.workloads : key => {
-        name    = workload.service_account
-        roleArn = module.irsa[key].role_arn
+      for key, account in local.service_accounts : key => {
+        name    = account.name
+        roleArn = module.irsa[account.workload].role_arn
       }
     }
     warehouse = {

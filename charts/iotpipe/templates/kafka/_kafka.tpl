@@ -8,6 +8,23 @@ Kafka (kafka/statefulset/*.yaml). kafka.provider picks one; the client contract 
 {{- if and .Values.kafka.enabled (eq .Values.kafka.provider "strimzi") }}true{{ end -}}
 {{- end -}}
 
+{{/*
+The security context of every container Strimzi runs for the Kafka resource (brokers,
+controllers, their init container, the entity operator's two, Kafka Exporter): what Strimzi's
+own restricted provider (STRIMZI_POD_SECURITY_PROVIDER_CLASS=restricted) would set, so that the
+pods pass the restricted Pod Security Standard k8s/namespace.yaml enforces however the operator
+is configured. The pod-level context stays Strimzi's (fsGroup 0 for persistent claims); its
+images run as uid 1001.
+*/}}
+{{- define "iotpipe.kafka.strimziContainerSecurityContext" -}}
+runAsNonRoot: true
+allowPrivilegeEscalation: false
+capabilities:
+  drop: [ALL]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
 {{/* "true" when the chart runs Kafka itself. */}}
 {{- define "iotpipe.kafka.statefulset" -}}
 {{- if and .Values.kafka.enabled (eq .Values.kafka.provider "statefulset") }}true{{ end -}}

@@ -8,6 +8,20 @@
 {{- printf "%s-spark-metrics" (include "iotpipe.fullname" .) -}}
 {{- end -}}
 
+{{/*
+The account a job's driver runs as. Call with (dict "root" $ "job" "<module>"). Only the
+detector's training writes `_models/`, so it alone runs as serviceAccounts.sparkTrainer (its own
+IAM role); every other driver as serviceAccounts.spark. Both have the executor-pod Role of
+spark-operator/rbac.yaml.
+*/}}
+{{- define "iotpipe.spark.driverAccount" -}}
+{{- if eq .job "train_detector" -}}
+{{- .root.Values.serviceAccounts.sparkTrainer.name -}}
+{{- else -}}
+{{- .root.Values.serviceAccounts.spark.name -}}
+{{- end -}}
+{{- end -}}
+
 {{/* Where the driver and executor pods mount that ConfigMap. */}}
 {{- define "iotpipe.spark.metricsDir" -}}
 /etc/iotpipe/spark-metrics
@@ -31,7 +45,10 @@ dots), and with configFile and metricsPropertiesFile both set its webhook adds n
 {{- join " " $options -}}
 {{- end -}}
 
-{{/* Driver/executor pod settings shared by both roles. Call with (dict "root" $ "role" $values). */}}
+{{/*
+Driver/executor pod settings shared by both roles. Call with (dict "root" $ "role" $values
+"serviceAccount" "<name>").
+*/}}
 {{- define "iotpipe.spark.pod" -}}
 {{- $root := .root -}}
 {{- $ports := .ports | default list -}}
@@ -58,7 +75,7 @@ affinity:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 javaOptions: {{ include "iotpipe.spark.javaOptions" $root | quote }}
-serviceAccount: {{ $root.Values.serviceAccounts.spark.name }}
+serviceAccount: {{ required "iotpipe.spark.pod needs a serviceAccount" .serviceAccount }}
 labels:
   {{- include "iotpipe.labels" (dict "root" $root "component" "spark") | nindent 2 }}
   {{- if $root.Values.kafka.enabled }}
@@ -99,11 +116,15 @@ volumeMounts:
 The spec of one Spark job (a SparkApplication's spec, or a ScheduledSparkApplication's
 template). Call with (dict "root" $ "job" "<module>" "args" (list ...) "restartPolicy" (dict ...)),
 optionally with "driverPorts" and "driverEnv" (lists) for what only the driver has.
+The driver runs as the job's driver account (iotpipe.spark.driverAccount), the executors as
+serviceAccounts.sparkExecutor.
 */}}
 {{- define "iotpipe.spark.appSpec" -}}
 {{- $root := .root -}}
 {{- $s := $root.Values.spark -}}
 {{- $lake := $root.Values.lake -}}
+{{- $driverAccount := include "iotpipe.spark.driverAccount" (dict "root" $root "job" .job) -}}
+{{- $executorAccount := $root.Values.serviceAccounts.sparkExecutor.name -}}
 type: Python
 pythonVersion: "3"
 mode: cluster
@@ -114,7 +135,7 @@ imagePullSecrets: [{{ range $i, $secret := . }}{{ if $i }}, {{ end }}{{ $secret.
 {{- end }}
 mainApplicationFile: {{ $s.mainApplicationFile }}
 arguments:
-  {{- toYaml (prepend .args .job) | nindent 2 }}
+  {{- toYaml (prepend (.args | default list) .job) | nindent 2 }}
 sparkVersion: {{ $s.sparkVersion | quote }}
 restartPolicy:
   {{- toYaml .restartPolicy | nindent 2 }}
@@ -142,10 +163,10 @@ sparkConf:
   {{- toYaml . | nindent 2 }}
   {{- end }}
 driver:
-  {{- include "iotpipe.spark.pod" (dict "root" $root "role" $s.driver "ports" .driverPorts "env" .driverEnv) | nindent 2 }}
+  {{- include "iotpipe.spark.pod" (dict "root" $root "role" $s.driver "serviceAccount" $driverAccount "ports" .driverPorts "env" .driverEnv) | nindent 2 }}
 executor:
   instances: {{ $s.executor.instances }}
-  {{- include "iotpipe.spark.pod" (dict "root" $root "role" $s.executor) | nindent 2 }}
+  {{- include "iotpipe.spark.pod" (dict "root" $root "role" $s.executor "serviceAccount" $executorAccount) | nindent 2 }}
 volumes:
   - name: tmp
     emptyDir: {sizeLimit: 2Gi}
