@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 
 import orjson
@@ -48,6 +49,15 @@ async def test_cli_lists_and_replays_through_the_service(dlq: DlqEnv) -> None:
         assert listed.exit_code == 0, listed.output
         # the id column of the table (a bare substring check also matched the clock, 11:0x)
         assert _first_column(listed.output) == {ids[-1]}
+        as_json = await asyncio.to_thread(
+            runner.invoke,
+            cli,
+            ["list", "--url", url, "--error-type", "malformed_json", "--output", "json"],
+        )
+        assert as_json.exit_code == 0, as_json.output
+        page = json.loads(as_json.output)
+        assert [item["id"] for item in page["items"]] == [ids[-1]]
+        assert page["next_cursor"]
 
         replayed = await asyncio.to_thread(
             runner.invoke,

@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from iotpipe.contract import ErrorType
+from iotpipe.output import Output, OutputOption, print_json
 
 app = typer.Typer(
     help="DLQ inspector: list, inspect and replay dead-lettered sensor events.",
@@ -80,8 +81,10 @@ def list_(
     ] = None,
     limit: Annotated[int, typer.Option(min=1, help="Messages per page.")] = 50,
     cursor: Annotated[str | None, typer.Option(help="Continue from a printed cursor.")] = None,
+    output: OutputOption = Output.TABLE,
 ) -> None:
-    """List dead letters, oldest first; prints the cursor of the next page."""
+    """List dead letters, oldest first; prints the cursor of the next page (with --output
+    json: the page as the API returns it, items and next_cursor)."""
     params: dict[str, Any] = {
         "error_type": [t.value for t in error_type or []],
         "sensor_id": sensor_id,
@@ -98,6 +101,9 @@ def list_(
             "/dlq/messages",
             params={k: v for k, v in params.items() if v is not None},
         )
+    if output is Output.JSON:
+        print_json(page)
+        return
     table = Table("id", "dead-lettered at", "error type", "sensor", "detail", "replayed")
     for item in page["items"]:
         table.add_row(

@@ -12,6 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from iotpipe.output import Output, OutputOption, print_json
+
 app = typer.Typer(help="IoT pipeline developer tools.", no_args_is_help=True)
 local = typer.Typer(
     help="The local stack: a real single-node Kafka and a PostgreSQL.", no_args_is_help=True
@@ -42,11 +44,16 @@ def down() -> None:
 
 
 @local.command()
-def status() -> None:
-    """Say what runs where."""
+def status(output: OutputOption = Output.TABLE) -> None:
+    """Say what runs where (--output json: a list of {component, state, address, pid})."""
     from iotpipe.local.stack import LocalStack
 
-    _status_table(LocalStack.load())
+    stack = LocalStack.load()
+    if output is Output.JSON:
+        keys = ("component", "state", "address", "pid")
+        print_json([dict(zip(keys, row, strict=True)) for row in stack.status()])
+        return
+    _status_table(stack)
 
 
 @local.command()
