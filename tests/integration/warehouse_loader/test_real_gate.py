@@ -62,10 +62,10 @@ def quality_gate(lake: Lake) -> Iterator[str]:
     thread.join(timeout=30)
 
 
-def gate_run(base_url: str) -> dict[str, object]:
+def gate_run(base_url: str, window: str = str(WINDOW)) -> dict[str, object]:
     response = httpx.post(
         f"{base_url}/runs",
-        json={"layer": "gold", "window": str(WINDOW)},
+        json={"layer": "gold", "window": window},
         headers={"Authorization": f"Bearer {GATE_TOKEN}"},
         timeout=300,
     )
@@ -117,18 +117,6 @@ def test_the_real_gates_verdicts_decide_the_load(
     assert facts(dsn) == gold_rows(gold, WINDOW)  # the previous, good load stays
 
 
-def gate_run_on(base_url: str, window: str) -> dict[str, object]:
-    response = httpx.post(
-        f"{base_url}/runs",
-        json={"layer": "gold", "window": window},
-        headers={"Authorization": f"Bearer {GATE_TOKEN}"},
-        timeout=300,
-    )
-    assert response.status_code == 201, response.text
-    run: dict[str, object] = response.json()
-    return run
-
-
 def test_a_verdict_holds_for_the_files_it_checked_and_a_newer_narrower_failure_wins(
     quality_gate: str, settings: LoaderSettings, lake: Lake, gold: pa.Table
 ) -> None:
@@ -175,7 +163,7 @@ def test_a_verdict_holds_for_the_files_it_checked_and_a_newer_narrower_failure_w
             pc.if_else(in_hour, pc.add(health, 200.0), health),
         )
         replace_gold(lake.gold_windows, broken)
-        narrow = gate_run_on(quality_gate, hour)
+        narrow = gate_run(quality_gate, hour)
         assert narrow["verdict"] == "fail"
         verdict = httpx.get(f"{quality_gate}/gates/gold/{WINDOW}", timeout=30).json()
         assert (verdict["verdict"], verdict["run_id"]) == ("fail", narrow["run_id"])
