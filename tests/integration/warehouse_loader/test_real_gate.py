@@ -74,15 +74,22 @@ def gate_run(base_url: str, window: str = str(WINDOW)) -> dict[str, object]:
     return run
 
 
-def test_the_real_gates_verdicts_decide_the_load(
-    quality_gate: str, settings: LoaderSettings, lake: Lake, gold: pa.Table
-) -> None:
-    # Events always have a location (the contract requires it), so Gold from the pipeline
-    # does too, and the gate's Gold suite insists on it.
+def located(
+    gold: pa.Table, lake: Lake, settings: LoaderSettings, gate_url: str
+) -> tuple[pa.Table, LoaderSettings]:
+    """Gold in the lake as the pipeline writes it, and a loader that asks the real gate.
+    Events always have a location (the contract requires it), so Gold from the pipeline
+    does too, and the gate's Gold suite insists on it."""
     where = gold.schema.get_field_index("location")
     gold = gold.set_column(where, "location", pc.fill_null(gold["location"], "site-x"))
     replace_gold(lake.gold_windows, gold)
-    settings = settings.model_copy(update={"quality_gate_url": quality_gate})
+    return gold, settings.model_copy(update={"quality_gate_url": gate_url})
+
+
+def test_the_real_gates_verdicts_decide_the_load(
+    quality_gate: str, settings: LoaderSettings, lake: Lake, gold: pa.Table
+) -> None:
+    gold, settings = located(gold, lake, settings, quality_gate)
     dsn = settings.warehouse_dsn.get_secret_value()
     with TestClient(build_app(settings), raise_server_exceptions=False) as client:
         unknown = client.post("/loads", json=BODY, headers=AUTH)
@@ -123,10 +130,7 @@ def test_a_verdict_holds_for_the_files_it_checked_and_a_newer_narrower_failure_w
     """Issue 21 item 7. Gold rewritten after a passing run (late data) is refused until the
     gate has seen it; a newer failing run over part of a window outvotes an older pass of
     the whole window, and the load of that window is refused."""
-    where = gold.schema.get_field_index("location")
-    gold = gold.set_column(where, "location", pc.fill_null(gold["location"], "site-x"))
-    replace_gold(lake.gold_windows, gold)
-    settings = settings.model_copy(update={"quality_gate_url": quality_gate})
+    gold, settings = located(gold, lake, settings, quality_gate)
     dsn = settings.warehouse_dsn.get_secret_value()
     with TestClient(build_app(settings), raise_server_exceptions=False) as client:
         passed = gate_run(quality_gate)
