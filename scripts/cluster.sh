@@ -305,7 +305,10 @@ serializeImagePulls: false
 # Images are loaded, never pulled: never garbage-collect them.
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
-evictionHard: {memory.available: "256Mi", nodefs.available: "2%", imagefs.available: "2%"}
+# Nor reclaim disk by deleting them under pressure (the eviction manager does, pause included,
+# and then no pod starts): small absolute floors instead of a share of a large disk that image
+# builds beside the cluster can reach.
+evictionHard: {memory.available: "256Mi", nodefs.available: "512Mi", imagefs.available: "512Mi"}
 enforceNodeAllocatable: [pods]
 EOF
   start kubelet kubelet --config "$STATE/kubelet-config.yaml" --kubeconfig "$STATE/kubelet.kubeconfig" \
@@ -529,7 +532,9 @@ deploy() {
   local images i
   mapfile -t images < <(docker images --format '{{.Repository}}:{{.Tag}}' | grep -E '^iotpipe/[a-z-]+:dev$' | grep -v '^iotpipe/base' || true)
   [ ${#images[@]} -gt 0 ] || die "no iotpipe/*:dev images: run scripts/images.sh first"
-  load_images "${images[@]}"
+  # (the pause image too: without it no pod starts, and a node under disk pressure may have
+  # deleted it since `up` loaded it)
+  load_images "${PAUSE_IMAGE#docker.io/}" "${images[@]}"
   prepare
   say "helm upgrade --install iotpipe (charts/iotpipe/values-local.yaml)"
   helm --kubeconfig "$KUBECONFIG_FILE" upgrade --install iotpipe charts/iotpipe -n iotpipe \
