@@ -287,7 +287,8 @@ def dead_letter_rows(letters: DataFrame) -> DataFrame:
 
     def header(name: str) -> Column:
         found = sf.filter("headers", lambda h: h["key"] == sf.lit(name))
-        return sf.decode(sf.element_at(found, 1)["value"], "UTF-8")
+        # (try_: an optional header, source_size, is absent from most letters)
+        return sf.decode(sf.try_element_at(found, sf.lit(1))["value"], "UTF-8")
 
     def millis(name: str) -> Column:
         return sf.timestamp_millis(header(name).cast("long"))
