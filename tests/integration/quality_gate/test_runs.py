@@ -202,3 +202,23 @@ def test_bronze_reads_only_the_files_the_streaming_sink_committed(
     result = run(client, Layer.BRONZE, HOUR)
     assert result["verdict"] == "pass", result["failed_expectations"]
     assert result["row_count"] == lakedata.SENSORS * 3600 // lakedata.EVERY_S
+
+
+def test_every_series_a_run_can_touch_exists_before_the_first_run(client: TestClient) -> None:
+    """Dashboards show 0, not "no data", and rate() counts the first run (metrics.initialise).
+    (The exposition sorts label names.)"""
+    from quality_gate.suites import suite_names
+
+    lines = set(client.get("/metrics").text.splitlines())
+    expected = []
+    for layer in Layer:
+        expected += [
+            f'quality_checks_total{{layer="{layer}",result="{v}"}}' for v in ("pass", "fail")
+        ]
+        expected += [
+            f'quality_expectations_failed_total{{expectation="{name}",layer="{layer}"}}'
+            for name in suite_names(layer)
+        ]
+        expected.append(f'quality_run_duration_seconds_count{{engine="pandas",layer="{layer}"}}')
+    present = {line.rsplit(" ", 1)[0] for line in lines if not line.startswith("#")}
+    assert [series for series in expected if series not in present] == []

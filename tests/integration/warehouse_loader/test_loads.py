@@ -248,3 +248,26 @@ def test_migrations_are_applied_once_and_readiness_sees_the_warehouse(
     with psycopg.connect(settings.warehouse_dsn.get_secret_value()) as conn:
         versions = conn.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()
     assert versions == [(1,), (2,), (3,)]  # 3: fact_sensor_readings.alert_count
+
+
+def test_every_series_a_load_can_touch_exists_before_the_first_load(client: TestClient) -> None:
+    """Dashboards show 0, not "no data", and rate() counts the first load (metrics.initialise)."""
+    present = {
+        line.rsplit(" ", 1)[0]
+        for line in client.get("/metrics").text.splitlines()
+        if not line.startswith("#")
+    }
+    expected = [
+        f'{name}{{dialect="postgresql"}}'
+        for name in (
+            "loader_rows_loaded_total",
+            "loader_rows_deleted_total",
+            "loader_load_duration_seconds_count",
+            "loader_last_success_timestamp_seconds",
+            "loader_gate_overrides_total",
+        )
+    ] + [
+        f'loader_loads_total{{dialect="postgresql",status="{status}"}}'
+        for status in ("succeeded", "failed", "refused", "interrupted")
+    ]
+    assert [series for series in expected if series not in present] == []

@@ -38,6 +38,8 @@ class QualityGate:
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
+        engines = ["pandas", "spark"] if self.settings.engine == "auto" else [self.settings.engine]
+        metrics.initialise(engines)
         known = await asyncio.to_thread(self.store.load)
         for layer in Layer:
             latest = self.store.runs(layer, limit=1)

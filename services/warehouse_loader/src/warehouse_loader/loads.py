@@ -135,6 +135,7 @@ class LoadService:
         self.history = History(warehouse)
         self.lake = lake or Lake.from_settings(settings.lake)
         self.dialect = warehouse.dialect.name
+        metrics.initialise(self.dialect)
         self.after_delete: Callable[[], None] | None = (
             pause_hook(settings.test_pause_after_delete_s)
             if settings.test_pause_after_delete_s
