@@ -6,12 +6,15 @@
 #   prometheus-operator     namespace monitoring, its CRDs from its Go module
 #   Prometheus              monitoring/iotpipe (k8s/addons/prometheus.yaml), built from its Go module:
 #                           every ServiceMonitor, PodMonitor and PrometheusRule of namespace iotpipe
+#   Pushgateway             monitoring/pushgateway (k8s/addons/pushgateway.yaml), from its Go module:
+#                           where the batch jobs push their metrics
 #
 #   scripts/addons.sh build        the binaries (scripts/tools.sh coredns spark-operator prometheus-operator
-#                                  prometheus-server)
+#                                  prometheus-server pushgateway)
 #   scripts/addons.sh images [N..] the images FROM the local bases (iotpipe/debian:bookworm; the Spark
 #                                  operator FROM iotpipe/spark:dev): coredns, prometheus-operator,
-#                                  prometheus-config-reloader, prometheus, spark-operator (default: all)
+#                                  prometheus-config-reloader, prometheus, pushgateway, spark-operator
+#                                  (default: all)
 #   scripts/addons.sh list-images  the add-on images, one a line (scripts/cluster.sh load-images takes them)
 #   scripts/addons.sh load         scripts/cluster.sh load-images with every add-on image
 #   scripts/addons.sh install      install (or upgrade) them into the cluster of $KUBECONFIG (--help)
@@ -47,10 +50,11 @@ COREDNS_VERSION=$(pin COREDNS_VERSION)
 SPARK_OPERATOR_VERSION=$(pin SPARK_OPERATOR_VERSION)
 PROMETHEUS_OPERATOR_VERSION=$(pin PROMETHEUS_OPERATOR_VERSION)
 PROMETHEUS_SERVER_VERSION=$(pin PROMETHEUS_SERVER_VERSION)
+PUSHGATEWAY_VERSION=$(pin PUSHGATEWAY_VERSION)
 SPARK_IMAGE="${SPARK_IMAGE:-iotpipe/spark:dev}"
 BASE_IMAGE="${BASE_IMAGE:-iotpipe/debian:bookworm}"
 
-ADDON_NAMES=(coredns prometheus-operator prometheus-config-reloader prometheus spark-operator)
+ADDON_NAMES=(coredns prometheus-operator prometheus-config-reloader prometheus pushgateway spark-operator)
 
 image_of() {
   case "$1" in
@@ -58,6 +62,7 @@ image_of() {
     prometheus-operator) echo "iotpipe/prometheus-operator:$PROMETHEUS_OPERATOR_VERSION" ;;
     prometheus-config-reloader) echo "iotpipe/prometheus-config-reloader:$PROMETHEUS_OPERATOR_VERSION" ;;
     prometheus) echo "iotpipe/prometheus:$PROMETHEUS_SERVER_VERSION" ;;
+    pushgateway) echo "iotpipe/pushgateway:$PUSHGATEWAY_VERSION" ;;
     spark-operator) echo "iotpipe/spark-operator:$SPARK_OPERATOR_VERSION" ;;
     *) die "no add-on image named $1 (one of: ${ADDON_NAMES[*]})" ;;
   esac
@@ -70,6 +75,7 @@ build() {
   scripts/tools.sh spark-operator
   scripts/tools.sh prometheus-operator
   scripts/tools.sh prometheus-server
+  scripts/tools.sh pushgateway
 }
 
 have_image() { docker image inspect "$1" >/dev/null 2>&1; }
@@ -83,6 +89,7 @@ image() {
     coredns) binary="coredns-$COREDNS_VERSION" ;;
     prometheus-operator | prometheus-config-reloader) binary="$name-$PROMETHEUS_OPERATOR_VERSION" ;;
     prometheus) binary="prometheus-server-$PROMETHEUS_SERVER_VERSION" ;;
+    pushgateway) binary="pushgateway-$PUSHGATEWAY_VERSION" ;;
     spark-operator) binary="spark-operator-$SPARK_OPERATOR_VERSION" ;;
   esac
   local from="$BASE_IMAGE" arg="BASE"
@@ -116,7 +123,7 @@ $CACHE/cluster/kubeconfig, the one scripts/cluster.sh writes), in this order:
   1. CoreDNS: $ADDONS/coredns.yaml, the kube-dns Service at \$CLUSTER_DNS (now $CLUSTER_DNS)
   2. prometheus-operator $PROMETHEUS_OPERATOR_VERSION: its CRDs (the module's example/prometheus-operator-crd,
      applied server-side), then $ADDONS/prometheus-operator/operator.yaml
-  3. Prometheus: $ADDONS/prometheus.yaml
+  3. Prometheus: $ADDONS/prometheus.yaml; the Pushgateway $PUSHGATEWAY_VERSION: $ADDONS/pushgateway.yaml
   4. the Spark operator $SPARK_OPERATOR_VERSION: the job namespace (k8s/namespace.yaml), then helm upgrade --install spark-operator <the chart in its Go
      module> -n spark-operator -f spark-operator/values.yaml, with the local image
      (docker.io/$(image_of spark-operator), pullPolicy Never)
@@ -175,6 +182,8 @@ install() {
   kubectl apply -f "$ADDONS/prometheus-operator/operator.yaml" >/dev/null
   say "Prometheus monitoring/iotpipe"
   kubectl apply -f "$ADDONS/prometheus.yaml" >/dev/null
+  say "Pushgateway $PUSHGATEWAY_VERSION monitoring/pushgateway"
+  kubectl apply -f "$ADDONS/pushgateway.yaml" >/dev/null
 
   spark=$(module_dir "github.com/kubeflow/spark-operator/v2@$SPARK_OPERATOR_VERSION")
   say "Spark operator $SPARK_OPERATOR_VERSION (helm, spark-operator/values.yaml)"
@@ -207,6 +216,7 @@ wait_ready() {
   say "waiting for the add-ons (up to ${TIMEOUT}s each)"
   kubectl -n kube-system rollout status deployment/coredns --timeout="${TIMEOUT}s"
   kubectl -n monitoring rollout status deployment/prometheus-operator --timeout="${TIMEOUT}s"
+  kubectl -n monitoring rollout status deployment/pushgateway --timeout="${TIMEOUT}s"
   kubectl -n spark-operator rollout status deployment/spark-operator-controller --timeout="${TIMEOUT}s"
   kubectl -n spark-operator rollout status deployment/spark-operator-webhook --timeout="${TIMEOUT}s"
   wait_condition Available "$TIMEOUT" -n monitoring prometheus/iotpipe
@@ -215,6 +225,7 @@ wait_ready() {
 uninstall() {
   kube_env
   helm uninstall spark-operator --namespace spark-operator --ignore-not-found >/dev/null 2>&1 || true
+  kubectl delete --ignore-not-found -f "$ADDONS/pushgateway.yaml" >/dev/null 2>&1 || true
   kubectl delete --ignore-not-found -f "$ADDONS/prometheus.yaml" >/dev/null 2>&1 || true
   kubectl delete --ignore-not-found -f "$ADDONS/prometheus-operator/operator.yaml" >/dev/null
   kubectl delete --ignore-not-found -f "$ADDONS/coredns.yaml" >/dev/null

@@ -22,8 +22,9 @@
 #   scripts/tools.sh prometheus-operator  prometheus-operator and prometheus-config-reloader
 #   scripts/tools.sh prometheus-server    Prometheus for the cluster ($BIN/prometheus-server: Debian's
 #                                package above lacks Kubernetes service discovery)
+#   scripts/tools.sh pushgateway          the Prometheus Pushgateway (the batch jobs' metrics)
 #   scripts/tools.sh skaffold    skaffold (the slowest build)
-#   scripts/tools.sh addons      the five above
+#   scripts/tools.sh addons      the six above
 # Everything is cached outside the clone, keyed by version, so a second run is quick.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -161,6 +162,7 @@ SKAFFOLD_VERSION=v2.16.1
 # Prometheus 3.5.0: its Go module's v0.305.0 (the newest release prometheus-operator v0.85.0 knows)
 PROMETHEUS_SERVER_VERSION=v3.5.0
 PROMETHEUS_SERVER_MODULE_VERSION=v0.305.0
+PUSHGATEWAY_VERSION=v1.11.5
 
 # go_module_build <name> <module> <version> <package> <ldflags> [tags] [label]: @COMMIT@ in <ldflags>
 # stands for the release's git commit (the proxy's Origin.Hash), for the version stamps. The binary
@@ -224,6 +226,12 @@ prometheus_server_tool() {
     "$stamp.Version=${PROMETHEUS_SERVER_VERSION#v} $stamp.Revision=@COMMIT@" "" "$PROMETHEUS_SERVER_VERSION"
 }
 
+pushgateway_tool() {
+  local stamp="-X github.com/prometheus/common/version"
+  go_module_build pushgateway github.com/prometheus/pushgateway "$PUSHGATEWAY_VERSION" . \
+    "$stamp.Version=${PUSHGATEWAY_VERSION#v} $stamp.Revision=@COMMIT@"
+}
+
 skaffold_tool() {
   go_module_build skaffold github.com/GoogleContainerTools/skaffold/v2 "$SKAFFOLD_VERSION" ./cmd/skaffold \
     "-X github.com/GoogleContainerTools/skaffold/v2/pkg/skaffold/version.version=$SKAFFOLD_VERSION -X github.com/GoogleContainerTools/skaffold/v2/pkg/skaffold/version.gitCommit=@COMMIT@" \
@@ -249,8 +257,9 @@ steps() {
     spark-operator) echo spark_operator_tool ;;
     prometheus-operator) echo prometheus_operator_tool ;;
     prometheus-server) echo prometheus_server_tool ;;
+    pushgateway) echo pushgateway_tool ;;
     skaffold) echo skaffold_tool ;;
-    addons) echo coredns_tool spark_operator_tool prometheus_operator_tool prometheus_server_tool skaffold_tool ;;
+    addons) echo coredns_tool spark_operator_tool prometheus_operator_tool prometheus_server_tool pushgateway_tool skaffold_tool ;;
     demo) echo system python_env jars ;;
     all) echo system python_env jars checkov_tool tofu_tool helm_tool hadolint_tool prometheus_tool etcd_tool kube_apiserver_tool ;;
     *) return 1 ;;
@@ -258,7 +267,7 @@ steps() {
 }
 
 usage() {
-  echo "usage: $0 [--plan] [system|python|jars|checkov|tofu|helm|hadolint|prometheus|etcd|kube-apiserver|cluster|docker|coredns|spark-operator|prometheus-operator|prometheus-server|skaffold|addons|demo|all]" >&2
+  echo "usage: $0 [--plan] [system|python|jars|checkov|tofu|helm|hadolint|prometheus|etcd|kube-apiserver|cluster|docker|coredns|spark-operator|prometheus-operator|prometheus-server|pushgateway|skaffold|addons|demo|all]" >&2
 }
 
 plan=""

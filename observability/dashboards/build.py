@@ -262,12 +262,9 @@ def overview() -> dashboard.Dashboard:
                     'sum by (topic) (bronze_stream_offsets_behind_latest{query="bronze"})',
                     "bronze-stream {{topic}}",
                 ),
-                query(
-                    "sum by (consumergroup, topic) (kafka_consumergroup_lag)",
-                    "{{consumergroup}} {{topic}}",
-                ),
-                description="Records not yet read. Spark commits no consumer-group offsets, so the "
-                "stream reports its own lag; other groups come from Strimzi's Kafka Exporter.",
+                description="Records on the events topic the stream has not read yet. Spark "
+                "keeps its offsets in its checkpoint and commits none to a consumer group, so the "
+                "stream reports its own lag (latest offset - its end offset, per partition).",
             ),
             graph(
                 "End-to-end latency (event time to Bronze commit)",
@@ -386,44 +383,38 @@ def kafka_spark() -> dashboard.Dashboard:
     board = base(
         "iotpipe-kafka-spark",
         "iotpipe / Kafka and Spark",
-        "The Strimzi Kafka cluster (Kafka Exporter and broker metrics) and the Spark "
+        "The Kafka cluster (broker metrics) and the Spark "
         "bronze-stream driver and executors (the stream's own metrics and Spark's, through "
         "the JMX exporter; observability/spark/jmx-exporter.yaml).",
     )
+    # Broker metrics, the same names on both Kafka providers: Strimzi's metrics reporter and
+    # the StatefulSet's JMX exporter (charts/iotpipe/templates/kafka/). No panel reads the
+    # Kafka Exporter's consumer-group metrics: no consumer of the pipeline commits offsets to
+    # a group (Spark keeps them in its checkpoint, the DLQ inspector assigns partitions).
     board = row(
         board,
-        "Kafka (Strimzi Kafka Exporter)",
+        "Kafka (brokers)",
         [
-            graph(
-                "Consumer group lag",
-                query(
-                    "sum by (consumergroup, topic) (kafka_consumergroup_lag)",
-                    "{{consumergroup}} {{topic}}",
-                ),
-                width=8,
-            ),
             graph(
                 "Messages in per topic",
                 query(
-                    f"sum by (topic) (rate(kafka_topic_partition_current_offset[{RATE}]))",
+                    "sum by (topic) "
+                    f'(rate(kafka_server_brokertopicmetrics_messagesin_total{{topic!=""}}[{RATE}]))',
                     "{{topic}}",
                 ),
                 width=8,
             ),
             graph(
-                "Under-replicated partitions",
+                "Under-replicated and offline partitions",
                 query(
-                    "sum by (topic) (kafka_topic_partition_under_replicated_partition)", "{{topic}}"
+                    "sum(kafka_server_replicamanager_underreplicatedpartitions)", "under-replicated"
                 ),
+                query("max(kafka_controller_kafkacontroller_offlinepartitionscount)", "offline"),
                 width=8,
             ),
             graph(
-                "Brokers and consumer group members",
-                query("max(kafka_brokers)", "brokers"),
-                query(
-                    "sum by (consumergroup) (kafka_consumergroup_members)",
-                    "{{consumergroup}} members",
-                ),
+                "Active brokers",
+                query("max(kafka_controller_kafkacontroller_activebrokercount)", "brokers"),
                 width=8,
             ),
             graph(

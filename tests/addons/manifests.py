@@ -16,7 +16,12 @@ import yaml
 from tests.charts.manifests import REPO, Loader, _closed, validate
 
 ADDONS = REPO / "k8s" / "addons"
-MANIFESTS = ["coredns.yaml", "prometheus-operator/operator.yaml", "prometheus.yaml"]
+MANIFESTS = [
+    "coredns.yaml",
+    "prometheus-operator/operator.yaml",
+    "prometheus.yaml",
+    "pushgateway.yaml",
+]
 SCRIPT = REPO / "scripts" / "addons.sh"
 
 Doc = dict[str, Any]

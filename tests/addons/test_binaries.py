@@ -58,6 +58,10 @@ VERSIONS = {
         ["--version"],
         lambda: f"prometheus, version {pinned('PROMETHEUS_SERVER_VERSION')[1:]} ",
     ),
+    "pushgateway": (
+        ["--version"],
+        lambda: f"pushgateway, version {pinned('PUSHGATEWAY_VERSION')[1:]} ",
+    ),
     "skaffold": (["version"], lambda: f"{pinned('SKAFFOLD_VERSION')}\n"),
 }
 
@@ -76,6 +80,7 @@ IMAGES = {
     "prometheus-operator": "prometheus-operator",
     "prometheus-config-reloader": "prometheus-config-reloader",
     "prometheus": "prometheus-server",
+    "pushgateway": "pushgateway",
 }
 
 

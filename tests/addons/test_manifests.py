@@ -42,7 +42,7 @@ def containers(docs: list[Doc]) -> Iterator[tuple[str, Doc]]:
 def images() -> dict[str, str]:
     """Image name (repository without iotpipe/) -> the tag `scripts/addons.sh images` builds."""
     listed = addons("list-images").split()
-    assert len(listed) == 5, listed
+    assert len(listed) == 6, listed
     return dict(i.removeprefix("iotpipe/").split(":", 1) for i in listed)
 
 
@@ -60,12 +60,14 @@ def test_images_are_the_built_ones_and_never_pulled(images):
     assert images["prometheus-operator"] == pinned("PROMETHEUS_OPERATOR_VERSION")
     assert images["prometheus-config-reloader"] == pinned("PROMETHEUS_OPERATOR_VERSION")
     assert images["prometheus"] == pinned("PROMETHEUS_SERVER_VERSION")
+    assert images["pushgateway"] == pinned("PUSHGATEWAY_VERSION")
     assert images["spark-operator"] == pinned("SPARK_OPERATOR_VERSION")
     docs = all_docs()
     used = {c["image"]: c for _, c in containers(docs)}
     assert set(used) == {
         f"iotpipe/coredns:{images['coredns']}",
         f"iotpipe/prometheus-operator:{images['prometheus-operator']}",
+        f"iotpipe/pushgateway:{images['pushgateway']}",
     }
     for label, c in containers(docs):
         assert c["imagePullPolicy"] == "Never", label
@@ -143,8 +145,16 @@ def test_prometheus_selects_every_monitor_and_rule_of_the_pipeline():
     spec = prometheus["spec"]
     assert prometheus["metadata"]["namespace"] == "monitoring"
     iotpipe = {"matchLabels": {"kubernetes.io/metadata.name": "iotpipe"}}
-    for what in ("serviceMonitor", "podMonitor", "rule"):
+    for what in ("podMonitor", "rule"):
         assert spec[f"{what}NamespaceSelector"] == iotpipe, what
+    # ServiceMonitors: the pipeline's, and the Pushgateway's in monitoring.
+    (names,) = spec["serviceMonitorNamespaceSelector"]["matchExpressions"]
+    assert names == {
+        "key": "kubernetes.io/metadata.name",
+        "operator": "In",
+        "values": ["iotpipe", "monitoring"],
+    }
+    for what in ("serviceMonitor", "podMonitor", "rule"):
         assert spec[f"{what}Selector"] == {}, what  # every one, whatever its labels
     assert spec["serviceAccountName"] == "prometheus"
     operator = next(
@@ -215,3 +225,21 @@ def test_chart_custom_resources_fit_the_installed_operators(profile):
     assert any(d["kind"] == "SparkApplication" for d in custom)
     for doc in custom:
         validate_installed(doc)
+
+
+def test_the_pushgateway_keeps_the_pushed_jobs_labels_and_admits_only_the_pipeline():
+    docs = load("pushgateway.yaml")
+    (monitor,) = [d for d in docs if d["kind"] == "ServiceMonitor"]
+    assert monitor["metadata"]["namespace"] == "monitoring"
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["honorLabels"] is True  # job/instance of the pusher, not of the gateway
+    (service,) = [d for d in docs if d["kind"] == "Service"]
+    assert service["metadata"]["name"] == "pushgateway"
+    assert [p["port"] for p in service["spec"]["ports"]] == [9091]
+    (policy,) = [d for d in docs if d["kind"] == "NetworkPolicy"]
+    (rule,) = policy["spec"]["ingress"]
+    (source,) = rule["from"]
+    assert source["namespaceSelector"]["matchExpressions"][0]["values"] == ["iotpipe", "monitoring"]
+    # The chart's local values push here.
+    local = yaml.safe_load((REPO / "charts/iotpipe/values-local.yaml").read_text())
+    assert local["monitoring"]["pushgatewayUrl"] == "http://pushgateway.monitoring:9091"

@@ -9,8 +9,10 @@ from .manifests import (
     KUBERNETES_VERSION,
     PROFILES,
     STATEFULSET_PROFILES,
+    Doc,
     find,
     helm,
+    one,
     render,
     validate,
 )
@@ -135,3 +137,27 @@ def test_the_schema_says_why_the_stateful_services_run_one_replica():
         assert replicas["maximum"] == 1, key
         assert "one replica" in replicas["description"], key
         assert doc in replicas["description"], key
+
+
+def test_batch_jobs_and_orchestrator_push_to_the_one_pushgateway_url() -> None:
+    url = "http://pushgateway.monitoring:9091"
+    docs = render(monitoring__pushgatewayUrl=url)
+
+    def env(container: Doc) -> dict[str, str]:
+        return {e["name"]: e.get("value", "") for e in container.get("env", [])}
+
+    batch = find(docs, "ScheduledSparkApplication")
+    assert batch
+    for app in batch:
+        assert env(app["spec"]["template"]["driver"])["MEDALLION_PUSHGATEWAY_URL"] == url
+        assert "MEDALLION_PUSHGATEWAY_URL" not in env(app["spec"]["template"]["executor"])
+    stream = one(docs, "SparkApplication", "iotpipe-bronze-stream")
+    assert "MEDALLION_PUSHGATEWAY_URL" not in env(stream["spec"]["driver"])
+    cronjobs = find(docs, "CronJob")
+    assert cronjobs
+    for cronjob in cronjobs:
+        (container,) = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+        assert env(container)["ORCHESTRATOR_PUSHGATEWAY_URL"] == url
+    # Unset by default: nothing pushes.
+    for app in find(render(), "ScheduledSparkApplication"):
+        assert "MEDALLION_PUSHGATEWAY_URL" not in env(app["spec"]["template"]["driver"])
