@@ -108,11 +108,11 @@ def sustained_rate(progress: list[dict[str, Any]]) -> float:
 
 
 def plain_copy(spark: Any, settings: KafkaSettings, lake: Lake) -> float:
-    from spark_jobs.bronze_stream import kafka_options
+    from spark_jobs.bronze_stream import READ_COMMITTED, kafka_options
 
     query = (
         spark.readStream.format("kafka")
-        .options(**kafka_options(settings))
+        .options(**kafka_options(settings), **READ_COMMITTED)
         .option("subscribe", settings.events_topic)
         .option("startingOffsets", "earliest")
         .option("maxOffsetsPerTrigger", str(MAX_PER_TRIGGER))

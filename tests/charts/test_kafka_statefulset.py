@@ -212,10 +212,11 @@ def test_setup_job_makes_users_topics_and_acls_from_the_same_values():
         assert "--add" in step
         principal = step[step.index("--allow-principal") + 1].removeprefix("User:")
         ops = tuple(sorted(step[i + 1] for i, a in enumerate(step) if a == "--operation"))
-        kind = next(a for a in ("--topic", "--group", "--cluster") if a in step)
+        kinds = {"--topic": "topic", "--group": "group", "--transactional-id": "transactionalId"}
+        kind = next((a for a in kinds if a in step), "--cluster")
         name = step[step.index(kind) + 1] if kind != "--cluster" else ""
         pattern = step[step.index("--resource-pattern-type") + 1]
-        acls.add((principal, kind.removeprefix("--"), name, pattern, ops))
+        acls.add((principal, kinds.get(kind, "cluster"), name, pattern, ops))
     expected = set()
     for user in find(render(), "KafkaUser"):
         for acl in user["spec"]["authorization"]["acls"]:
@@ -226,7 +227,7 @@ def test_setup_job_makes_users_topics_and_acls_from_the_same_values():
                 (user["metadata"]["name"], resource["type"], resource["name"], pattern, ops)
             )
     assert acls == expected
-    assert len(acls) == 8
+    assert len(acls) == 9
 
 
 def test_one_broker_caps_replicas_and_min_isr():

@@ -22,8 +22,7 @@ from local_pipeline.accounting import (
     account,
     bronze_frame,
     dead_letters,
-    end_offsets,
-    topic_offsets,
+    produced_offsets,
 )
 from pyspark.sql import SparkSession
 
@@ -100,7 +99,7 @@ def ingested(
     spark: SparkSession, lake: Lake, kafka: KafkaSettings
 ) -> tuple[set[tuple[int, int]], set[tuple[int, int]], set[tuple[int, int]]]:
     """(produced, in Bronze, in the DLQ) offsets of the events topic, counted at the source."""
-    produced = topic_offsets(asyncio.run(end_offsets(kafka, kafka.events_topic)))
+    produced, _aborted = asyncio.run(produced_offsets(kafka))
     letters = asyncio.run(dead_letters(kafka))
     in_dlq = {(d.source_partition, d.source_offset) for d in letters}
     everything = Window(datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))

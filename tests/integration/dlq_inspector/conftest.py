@@ -99,17 +99,22 @@ class DlqEnv:
             await producer.stop()
         return ids
 
-    async def events(self) -> list[ConsumerRecord[bytes, bytes]]:
-        """Everything on this test's events topic."""
-        return await read_all(self.kafka, self.kafka.events_topic)
+    async def events(self, *, committed: bool = True) -> list[ConsumerRecord[bytes, bytes]]:
+        """Everything on this test's events topic (see :func:`read_all`)."""
+        return await read_all(self.kafka, self.kafka.events_topic, committed=committed)
 
     async def replay(self, **body: Any) -> httpx.Response:
         return await self.client.post("/dlq/replay", json=body, headers=AUTH)
 
 
-async def read_all(settings: KafkaSettings, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
+async def read_all(
+    settings: KafkaSettings, topic: str, *, committed: bool = True
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """The topic's committed records (as every consumer of the pipeline reads), or with
+    ``committed=False`` every record written, aborted transactions' included."""
     tps = [TopicPartition(topic, p) for p in await partitions_of(settings, topic)]
-    consumer = kafka.consumer(settings)
+    isolation = "read_committed" if committed else "read_uncommitted"
+    consumer = kafka.consumer(settings, isolation_level=isolation)
     await consumer.start()
     try:
         consumer.assign(tps)
@@ -144,7 +149,8 @@ def dlq_settings(
             update={"events_topic": topics["events_topic"], "dlq_topic": topics["dlq_topic"]}
         ),
         ledger_topic=topics["ledger_topic"],
-        **extra,
+        # one transactional id per app under test: apps of other tests must not fence it
+        **{"replay_transactional_id": f"{topics['ledger_topic']}-replay", **extra},
     )
 
 

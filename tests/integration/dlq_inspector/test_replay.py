@@ -301,3 +301,84 @@ async def test_replay_metrics(dlq: DlqEnv) -> None:
     assert sample(after, "dlq_unresolved_messages") == 1
     assert 0 <= sample(after, "dlq_oldest_unresolved_age_seconds") < 60
     assert 'dlq_replay_duration_seconds_count{dry_run="false"}' in after
+
+
+class LedgerWriteFailed(RuntimeError):
+    """The fault these tests inject: a chunk's ledger records written, then an error."""
+
+
+def fail_ledger_writes(
+    dlq: DlqEnv, monkeypatch: pytest.MonkeyPatch, *, hang: bool = False
+) -> list[int]:
+    """Make the replayer's ledger write of every chunk go through and then fail (or hang,
+    until cancelled); returns a list that counts the calls. The broker stays real."""
+    replayer = dlq.app.state.inspector.replayer
+    original = replayer._send_ledger
+    calls: list[int] = []
+
+    async def failing(*args: Any) -> Any:
+        calls.append(1)
+        await original(*args)
+        if hang:
+            await asyncio.Event().wait()
+        raise LedgerWriteFailed("the ledger write failed after its records were sent")
+
+    monkeypatch.setattr(replayer, "_send_ledger", failing)
+    return calls
+
+
+async def test_a_chunk_whose_ledger_write_fails_is_seen_by_no_one_and_a_retry_sends_it_once(
+    dlq: DlqEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    letters = wrong_unit_letters(6, start_ms=int(time.time() * 1000))
+    ids = await dlq.write(letters)
+    request = {"ids": ids, "patches": unit_fixes(ids, letters)}
+    with monkeypatch.context() as patched:
+        calls = fail_ledger_writes(dlq, patched)
+        response = await dlq.replay(**request)
+    assert response.status_code == 200, response.text
+    failed = response.json()
+    assert failed["status"] == "failed", failed
+    assert "LedgerWriteFailed" in failed["error"]
+    assert calls, "the fault was not reached"
+
+    # The events were written, and aborted with the ledger records: no reader sees them.
+    assert len(await dlq.events(committed=False)) == 6
+    assert await dlq.events() == []
+    listed = (await dlq.client.get("/dlq/messages", params={"replayed": "true"})).json()
+    assert listed["items"] == []
+
+    retry = await replay_ok(dlq, **request)
+    assert retry["counts"]["replayed"] == 6
+    sent = await dlq.events()
+    assert sorted(str(parse_event(r.value).event_id) for r in sent) == sorted(
+        orjson.loads(d.value)["event_id"] for d in letters
+    ), "each message exactly once"
+    again = await replay_ok(dlq, **request)
+    assert again["counts"]["already_replayed"] == 6
+
+
+async def test_a_background_replay_cancelled_mid_chunk_leaves_nothing_and_resumes_exactly_once(
+    kafka_settings: KafkaSettings, topics: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = dlq_settings(kafka_settings, topics, replay_chunk=4, sync_replay_limit=1)
+    letters = wrong_unit_letters(10, start_ms=int(time.time() * 1000))
+    async with running(settings) as dlq:
+        ids = await dlq.write(letters)
+        request = {"ids": ids, "patches": unit_fixes(ids, letters)}
+        calls = fail_ledger_writes(dlq, monkeypatch, hang=True)
+        response = await dlq.replay(**request)
+        assert response.status_code == 202, response.text
+        for _ in range(300):  # until the first chunk hangs in its transaction
+            if calls:
+                break
+            await asyncio.sleep(0.05)
+        assert calls, "the replay never reached its first ledger write"
+        monkeypatch.undo()
+    # The app stopped (its jobs cancelled) in the middle of a chunk's transaction.
+    async with running(settings) as dlq:
+        assert await dlq.events() == []
+        assert len(await dlq.events(committed=False)) >= 4, "the chunk had been sent"
+        done = await replay_ok(dlq, **request, background=False)
+        assert done["counts"]["replayed"] == 10
+        assert len(await dlq.events()) == 10

@@ -5,10 +5,11 @@ A replay is a :class:`Job`. Small ones run inline; large ones run in the backgro
 report progress. Non dry-run jobs run one at a time (a lock), so two identical requests
 cannot both pass the ledger check: the second finds the first one's ledger entries.
 
-Order of writes per chunk: the events go to ``sensor-events`` (acks=all, idempotent) and
-are acknowledged, then their ledger records are written. A crash between the two can at
-worst replay the chunks that were in flight twice on a retry, never lose one (Silver
-deduplicates on (sensor_id, timestamp) anyway).
+Each chunk is one Kafka transaction: its events on ``sensor-events`` and their ledger
+records commit together or not at all. Every consumer of the pipeline reads committed
+records only (the stream too), so a chunk whose sending fails, or is cancelled, or whose
+ledger write fails, is aborted and seen by no one; its messages are not in the ledger and a
+retry sends them once. This process applies a chunk's ledger entries only after the commit.
 """
 
 from __future__ import annotations
@@ -269,8 +270,12 @@ class Replayer:
         self._index = index
         self._ledger = ledger
         self._ledger_tail = ledger_tail
+        self._producer = producer
         self._events = BatchSender(producer, kafka_settings.events_topic)
         self._ledger_out = BatchSender(producer, ledger_topic)
+        self._transaction = asyncio.Lock()
+        """A producer has one transaction at a time: chunks take turns (the next one is read
+        and validated meanwhile)."""
         self._chunk = chunk
         self._in_flight = in_flight
         self._time_bounds = time_bounds
@@ -422,34 +427,19 @@ class Replayer:
         return Ready(entry, key, event, value, bool(patch))
 
     async def _send(self, job: Job, ready: list[Ready]) -> None:
-        """Send validated messages, then record them in the ledger (in this order)."""
-        replay_id = (HEADER_REPLAY_ID, job.id.encode())
-        placed = await self._events.send(
-            [
-                (
-                    r.event.sensor_id.encode(),
-                    r.value,
-                    [replay_id, (HEADER_REPLAY_OF, r.key.encode())],
-                )
-                for r in ready
-            ]
-        )
-        now_ms = int(time.time() * 1000)
-        topic = self._events.topic
-        ledger_entries = [
-            LedgerEntry(
-                job.id,
-                now_ms,
-                topic,
-                partition,
-                offset,
-                r.entry.partition,
-                r.entry.offset,
-                r.patched,
-            )
-            for r, (partition, offset) in zip(ready, placed, strict=True)
-        ]
-        await self._record(ready, ledger_entries)
+        """Send validated messages and their ledger records in one transaction, then apply
+        the ledger records here."""
+        async with self._transaction, self._ledger_tail.holding():
+            await self._producer.begin_transaction()
+            try:
+                ledger_entries = await self._send_events(job, ready)
+                placed = await self._send_ledger(ready, ledger_entries)
+                await self._producer.commit_transaction()
+            except BaseException:
+                # Cancelled or failed: nothing of the chunk becomes visible (read_committed).
+                await asyncio.shield(self._abort())
+                raise
+            self._apply(ready, ledger_entries, placed)
         room = job.room()
         kept = len(ready) if room is None else min(room, len(ready))
         for r, ledger_entry in zip(ready[:kept], ledger_entries, strict=False):
@@ -467,13 +457,54 @@ class Replayer:
             )
         job.count_unkept(Outcome.REPLAYED, len(ready) - kept)
 
-    async def _record(self, ready: list[Ready], entries: list[LedgerEntry]) -> None:
-        """Write the ledger records and apply them here at their offsets at once; the ledger's
-        tail skips them rather than reading them back."""
-        async with self._ledger_tail.holding():
-            placed = await self._ledger_out.send(
-                [(r.key.encode(), e.to_json(), []) for r, e in zip(ready, entries, strict=True)]
+    async def _send_events(self, job: Job, ready: list[Ready]) -> list[LedgerEntry]:
+        """Send the chunk's events (in the open transaction); their ledger entries."""
+        replay_id = (HEADER_REPLAY_ID, job.id.encode())
+        placed = await self._events.send(
+            [
+                (
+                    r.event.sensor_id.encode(),
+                    r.value,
+                    [replay_id, (HEADER_REPLAY_OF, r.key.encode())],
+                )
+                for r in ready
+            ]
+        )
+        now_ms = int(time.time() * 1000)
+        topic = self._events.topic
+        return [
+            LedgerEntry(
+                job.id,
+                now_ms,
+                topic,
+                partition,
+                offset,
+                r.entry.partition,
+                r.entry.offset,
+                r.patched,
             )
-            for r, entry, (_, offset) in zip(ready, entries, placed, strict=True):
-                self._ledger.record(r.key, entry, offset)
-            self._ledger_tail.skip(placed)
+            for r, (partition, offset) in zip(ready, placed, strict=True)
+        ]
+
+    async def _send_ledger(
+        self, ready: list[Ready], entries: list[LedgerEntry]
+    ) -> list[tuple[int, int]]:
+        """Send the ledger records (in the open transaction); where they were placed."""
+        return await self._ledger_out.send(
+            [(r.key.encode(), e.to_json(), []) for r, e in zip(ready, entries, strict=True)]
+        )
+
+    async def _abort(self) -> None:
+        try:
+            await self._producer.abort_transaction()
+        except Exception:  # the broker decides: an open transaction times out and aborts
+            log.exception("could not abort the replay transaction")
+
+    def _apply(
+        self, ready: list[Ready], entries: list[LedgerEntry], placed: list[tuple[int, int]]
+    ) -> None:
+        """Apply a committed chunk's ledger records here at their offsets; the ledger's tail
+        skips them rather than reading them back."""
+        for r, entry, (_, offset) in zip(ready, entries, placed, strict=True):
+            self._ledger.record(r.key, entry, offset)
+        self._ledger_tail.skip(placed)

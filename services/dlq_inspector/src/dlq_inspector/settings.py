@@ -44,6 +44,13 @@ class DlqSettings(ServiceSettings):
         ge=1,
         description="Chunks being sent and recorded while the next one is read and validated.",
     )
+    replay_transactional_id: str = Field(
+        default="dlq-inspector-replay",
+        min_length=1,
+        description="Kafka transactional id of the replay producer: each chunk's events and "
+        "its ledger records commit in one transaction (one inspector per id: a second one "
+        "fences the first).",
+    )
     replay_compression: Literal["zstd", "lz4", "gzip", "snappy", "none"] = Field(
         default="zstd",
         description="Compression of replayed events and ledger records. zstd: aiokafka's lz4 "
@@ -65,4 +72,4 @@ class DlqSettings(ServiceSettings):
     def producer_overrides(self) -> dict[str, Any]:
         """The replay producer's options on top of :data:`iotpipe.kafka.PRODUCER_DEFAULTS`."""
         compression = None if self.replay_compression == "none" else self.replay_compression
-        return {"compression_type": compression}
+        return {"compression_type": compression, "transactional_id": self.replay_transactional_id}

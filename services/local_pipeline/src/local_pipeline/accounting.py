@@ -4,7 +4,8 @@ Nothing here trusts a job's own report: the events topic's offsets, the DLQ topi
 records, the lake's Parquet (read with Spark) and the warehouse's rows are counted
 independently, and the checks say whether they balance::
 
-    produced (every offset on the events topic)  = Bronze offsets + DLQ source offsets
+    produced (committed records on the events topic) = Bronze offsets + DLQ source offsets
+    aborted transactions' records                    = in neither
     Silver rows                                  = Bronze - duplicates - rows with nulls
     sum of Gold reading_count                    = Silver rows
     warehouse fact rows (and their readings)     = Gold rows (and readings) of the window
@@ -54,7 +55,8 @@ Offset = tuple[int, int]
 
 
 async def end_offsets(settings: KafkaSettings, topic: str) -> dict[int, int]:
-    """The next offset of every partition of ``topic``."""
+    """The next offset of every partition of ``topic`` (to a ``read_committed`` reader: the
+    last stable offset, before which every transaction has committed or aborted)."""
     from aiokafka import TopicPartition
 
     admin = kafka.admin(settings)
@@ -75,12 +77,18 @@ async def end_offsets(settings: KafkaSettings, topic: str) -> dict[int, int]:
         await consumer.stop()
 
 
-async def read_topic(settings: KafkaSettings, topic: str) -> list[Any]:
-    """Every record of ``topic`` from the beginning to its current end."""
+async def read_topic(
+    settings: KafkaSettings, topic: str, *, committed: bool = True, keep: bool = True
+) -> list[Any]:
+    """Every record of ``topic`` from the beginning to its last stable offset (where every
+    transaction before it has committed or aborted): the committed ones (``read_committed``,
+    as every consumer of the pipeline reads), or with ``committed=False`` every data record,
+    aborted transactions' included. ``keep=False`` returns only their :data:`Offset` s."""
     from aiokafka import TopicPartition
 
     ends = await end_offsets(settings, topic)
-    consumer = kafka.consumer(settings)
+    isolation = "read_committed" if committed else "read_uncommitted"
+    consumer = kafka.consumer(settings, isolation_level=isolation)
     await consumer.start()
     try:
         partitions = [TopicPartition(topic, p) for p in ends]
@@ -90,10 +98,21 @@ async def read_topic(settings: KafkaSettings, topic: str) -> list[Any]:
         while [tp for tp in partitions if await consumer.position(tp) < ends[tp.partition]]:
             batch = await consumer.getmany(timeout_ms=1_000)
             for found in batch.values():
-                records += found
+                found = [r for r in found if r.offset < ends[r.partition]]
+                records += found if keep else [(r.partition, r.offset) for r in found]
         return records
     finally:
         await consumer.stop()
+
+
+async def produced_offsets(settings: KafkaSettings) -> tuple[set[Offset], set[Offset]]:
+    """(committed, aborted) records of the events topic, by offset. Offsets are not records:
+    a transaction's commit or abort marker takes one, and an aborted transaction's records
+    are on the topic but never read, so the produced records are counted, not the offsets."""
+    topic = settings.events_topic
+    committed = set(await read_topic(settings, topic, keep=False))
+    written = set(await read_topic(settings, topic, committed=False, keep=False))
+    return committed, written - committed
 
 
 async def dead_letters(settings: KafkaSettings) -> list[DeadLetter]:
@@ -127,7 +146,9 @@ class SensorHealth:
 class Accounting:
     window: Window
     produced: int
-    """Records on the events topic (every offset of a fresh topic)."""
+    """Committed records on the events topic (every offset of a topic no transaction wrote)."""
+    aborted: int
+    """Records of aborted transactions on the events topic: never read by anyone."""
     bronze: int
     dlq: Counter[str]
     """Dead letters per error type, each source offset once."""
@@ -157,10 +178,6 @@ class Accounting:
 
     def failures(self) -> list[str]:
         return [f"{c.name}: expected {c.expected}, got {c.actual}" for c in self.checks if not c.ok]
-
-
-def topic_offsets(ends: dict[int, int]) -> set[Offset]:
-    return {(p, o) for p, end in ends.items() for o in range(end)}
 
 
 def bronze_frame(spark: SparkSession, lake: Lake, window: Window) -> DataFrame:
@@ -241,8 +258,7 @@ def account(
     """Count every layer of ``window`` from its source and check that they balance."""
     from pyspark.sql import functions as sf
 
-    ends = asyncio.run(end_offsets(kafka_settings, kafka_settings.events_topic))
-    produced = topic_offsets(ends)
+    produced, aborted = asyncio.run(produced_offsets(kafka_settings))
     letters = asyncio.run(dead_letters(kafka_settings))
     dlq_types = {(d.source_partition, d.source_offset): d.error_type for d in letters}
 
@@ -292,6 +308,7 @@ def account(
     result = Accounting(
         window=window,
         produced=len(produced),
+        aborted=len(aborted),
         bronze=len(offsets),
         dlq=Counter({str(t): n for t, n in Counter(dlq_types.values()).items()}),
         dlq_records=len(letters),
@@ -317,6 +334,7 @@ def account(
     result.check(
         "Bronze + DLQ offsets are the produced ones", set(), (in_bronze | in_dlq) ^ produced
     )
+    result.check("no aborted record in Bronze or the DLQ", set(), (in_bronze | in_dlq) & aborted)
     result.check(
         "Silver = Bronze - duplicates - null rows",
         result.bronze - result.duplicates - result.null_rows,

@@ -36,7 +36,11 @@ def counts_table(acc: Accounting, pipeline: LocalPipeline, redelivered: int) -> 
     table.add_row(
         "redelivered", "valid readings sent twice (at-least-once upstream)", _n(redelivered)
     )
-    table.add_row("produced", "records on the events topic", _n(acc.produced))
+    table.add_row("produced", "committed records on the events topic", _n(acc.produced))
+    if acc.aborted:
+        table.add_row(
+            "aborted", "records of aborted transactions (read by no one)", _n(acc.aborted)
+        )
     table.add_row("Bronze", "valid records in the lake", _n(acc.bronze))
     dlq_total = sum(acc.dlq.values())
     copies = acc.dlq_records - dlq_total

@@ -2,7 +2,8 @@
 
 Producers default to what the pipeline needs for correctness: ``acks=all`` and
 idempotence (no duplicates from retries), LZ4 compression and a short linger
-so that records batch. Security (TLS, SCRAM) comes from :class:`KafkaSettings`.
+so that records batch; consumers read committed records only. Security (TLS, SCRAM)
+comes from :class:`KafkaSettings`.
 """
 
 from __future__ import annotations
@@ -55,8 +56,17 @@ def producer(settings: KafkaSettings, **overrides: Any) -> AIOKafkaProducer:
 
 
 def consumer(settings: KafkaSettings, *topics: str, **overrides: Any) -> AIOKafkaConsumer:
-    """A consumer (manual offsets unless a ``group_id`` is given); call ``await c.start()``."""
-    options: dict[str, Any] = {"enable_auto_commit": False, "auto_offset_reset": "earliest"}
+    """A consumer (manual offsets unless a ``group_id`` is given); call ``await c.start()``.
+
+    It reads committed records only (``read_committed``): a transaction's records appear
+    when it commits, an aborted one's never, and ``end_offsets`` is the last stable offset.
+    Every consumer of the pipeline reads this way (Spark's too: ``kafka.isolation.level``),
+    so a transactional writer's abort leaves nothing behind anywhere."""
+    options: dict[str, Any] = {
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "isolation_level": "read_committed",
+    }
     return AIOKafkaConsumer(*topics, **connection_options(settings), **{**options, **overrides})
 
 

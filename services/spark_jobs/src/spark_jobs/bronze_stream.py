@@ -176,10 +176,15 @@ def kafka_options(settings: KafkaSettings) -> dict[str, str]:
     return options
 
 
+READ_COMMITTED: Final = {"kafka.isolation.level": "read_committed"}
+"""How every Spark read of Kafka reads: a transaction's records once it commits, an aborted
+one's never (as :func:`iotpipe.kafka.consumer` does)."""
+
+
 def read_events(spark: SparkSession, settings: BronzeSettings, kafka: KafkaSettings) -> DataFrame:
     reader = (
         spark.readStream.format("kafka")
-        .options(**kafka_options(kafka))
+        .options(**kafka_options(kafka), **READ_COMMITTED)
         .option("subscribe", kafka.events_topic)
         .option("startingOffsets", settings.starting_offsets)
         .option("failOnDataLoss", str(settings.fail_on_data_loss).lower())
@@ -575,7 +580,7 @@ class BronzeStream:
         """Start ``dlq_lake``: the dead-letter topic as Parquet under the lake."""
         letters = (
             self.spark.readStream.format("kafka")
-            .options(**kafka_options(self.kafka))
+            .options(**kafka_options(self.kafka), **READ_COMMITTED)
             .option("subscribe", self.kafka.dlq_topic)
             .option("startingOffsets", "earliest")
             .option("includeHeaders", "true")
