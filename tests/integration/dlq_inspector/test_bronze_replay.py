@@ -4,6 +4,7 @@ inspector (patched replay, sent twice) -> Kafka -> bronze_stream -> Bronze, exac
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 import orjson
@@ -75,3 +76,56 @@ async def test_a_patched_replay_reaches_bronze_exactly_once(
     dead = await read_all(settings.kafka, settings.kafka.dlq_topic)
     assert len(dead) == len(broken), "the replayed events were valid: no new dead letters"
     assert {orjson.loads(r.value)["unit"] for r in dead} == {"degC"}
+
+
+async def test_a_forced_re_replay_with_a_corrected_patch_wins_in_silver(
+    spark: SparkSession, kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    """A replay's copy carries its job (Bronze ``replay_id``); a forced re-replay with a
+    corrected patch lands as a second copy of the same readings, and Silver keeps it, not
+    the first replay (first-arrival deduplication would drop the correction silently)."""
+    from spark_jobs import bronze_to_silver
+    from spark_jobs.medallion import MedallionSettings
+
+    from iotpipe.windows import Window
+
+    settings = dlq_settings(kafka_settings, topic_names())
+    lake = Lake(str(tmp_path / "lake"))
+    await kafka.ensure_topics(settings.kafka, kafka.pipeline_topics(settings.kafka))
+    events = [
+        e for e in sample_events(40, sensors=4, seed=5) if e.sensor_type is SensorType.HUMIDITY
+    ]
+    producer = kafka.producer(settings.kafka)
+    await producer.start()
+    try:
+        for event in events:  # "percent" misspelt: every one out of contract
+            value = event_json(event, unit="pct")
+            await producer.send(settings.kafka.events_topic, value, key=event.sensor_id.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+    job = BronzeSettings(available_now=True, metrics_port=0, summary=False)
+    BronzeStream(spark, job, settings.kafka, lake).run()
+
+    unit = SENSOR_TYPES[SensorType.HUMIDITY].unit
+    selected = {"filter": {"error_type": ["out_of_contract"], "status": "any"}}
+    async with running(settings) as dlq:
+        first = (await dlq.replay(**selected, patch={"unit": unit, "value": 0.0})).json()
+        assert first["counts"]["replayed"] == len(events)
+        # The patch zeroed the values by mistake: replay again, forced, with the right one.
+        fixed = (await dlq.replay(**selected, patch={"unit": unit}, force=True)).json()
+        assert fixed["counts"]["replayed"] == len(events), fixed
+    BronzeStream(spark, job, settings.kafka, lake).run()
+
+    bronze = spark.read.parquet(lake.bronze).collect()
+    assert Counter(row.replay_id for row in bronze) == {
+        first["id"]: len(events),
+        fixed["id"]: len(events),
+    }
+    hours = {e.timestamp.replace(minute=0, second=0, microsecond=0) for e in events}
+    window = Window(min(hours), max(hours) + timedelta(hours=1))
+    bronze_to_silver.run(spark, window, MedallionSettings(), lake)
+    silver = spark.read.parquet(lake.silver).collect()
+    assert len(silver) == len(events), "one row per reading"
+    assert {row.replay_id for row in silver} == {fixed["id"]}
+    assert sorted(row.value for row in silver) == sorted(e.value for e in events)

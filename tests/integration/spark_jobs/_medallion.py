@@ -65,7 +65,9 @@ def series(
 def write_bronze(spark: SparkSession, lake: Lake, rows: list[dict[str, Any]]) -> None:
     """Append rows to Bronze, partitioned like the streaming job's output."""
     names = schemas.BRONZE.fieldNames()
-    frame = spark.createDataFrame([tuple(row[n] for n in names) for row in rows], schemas.BRONZE)
+    frame = spark.createDataFrame(
+        [tuple(row.get(n) for n in names) for row in rows], schemas.BRONZE
+    )
     frame.write.mode("append").partitionBy(*EVENT_PARTITIONS).parquet(lake.bronze)
 
 

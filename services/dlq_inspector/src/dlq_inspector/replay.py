@@ -55,13 +55,10 @@ from iotpipe.contract import (
     now_utc,
     parse_event,
 )
+from iotpipe.dlq import HEADER_REPLAY_ID, HEADER_REPLAY_OF
 from iotpipe.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
-
-HEADER_REPLAY_ID = "dlq_replay_id"
-HEADER_REPLAY_OF = "dlq_replay_of"
-"""Headers on a replayed event: which replay sent it, and the source key it replaces."""
 
 
 def validated(

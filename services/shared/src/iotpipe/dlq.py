@@ -30,6 +30,12 @@ HEADER_DEAD_LETTERED_AT_MS = "dead_lettered_at_ms"
 HEADER_SOURCE_SIZE = "source_size"
 """Optional: set when the value holds only the first part of the source record's bytes."""
 
+HEADER_REPLAY_ID = "dlq_replay_id"
+HEADER_REPLAY_OF = "dlq_replay_of"
+"""Headers on an event the DLQ inspector replayed (on the events topic, not on a dead letter):
+which replay job sent it, and the source key (:func:`source_key`) of the letter it replaces.
+Bronze keeps the first as ``replay_id``; Silver lets the latest replay of a reading win."""
+
 MAX_DETAIL_CHARS = 2_000
 """The longest ``error_detail`` a dead letter carries (a parser's message can quote its input)."""
 

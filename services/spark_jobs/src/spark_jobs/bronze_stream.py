@@ -186,6 +186,7 @@ def read_events(spark: SparkSession, settings: BronzeSettings, kafka: KafkaSetti
         spark.readStream.format("kafka")
         .options(**kafka_options(kafka), **READ_COMMITTED)
         .option("subscribe", kafka.events_topic)
+        .option("includeHeaders", "true")  # for replay_id (classify.replay_id)
         .option("startingOffsets", settings.starting_offsets)
         .option("failOnDataLoss", str(settings.fail_on_data_loss).lower())
     )
@@ -212,6 +213,7 @@ def _bronze_columns() -> list[Column]:
         "kafka_offset": sf.col("offset"),
         "kafka_timestamp": sf.col("timestamp_kafka"),
         "ingest_time": sf.current_timestamp(),
+        "replay_id": sf.col("replay_id"),
         "event_date": sf.to_date(event_time),
         "event_hour": sf.hour(event_time),
     }

@@ -8,7 +8,8 @@ The job recomputes whole event-hour partitions of Silver from Bronze:
 2. Bronze rows of those hours, and of ``history`` hours before each of them so
    that the first readings of an hour have their previous readings for the z-score;
 3. rows with a null key or value dropped; duplicates on (sensor_id, timestamp)
-   removed, keeping the first to arrive (ingest time, then Kafka partition/offset);
+   removed, keeping the latest copy a DLQ replay sent (``replay_id``: a corrected
+   re-replay supersedes), else the first to arrive (ingest time, Kafka partition/offset);
 4. ``is_out_of_range`` (contract bounds), ``is_zscore_anomaly``, ``is_anomaly``,
    ``anomaly_score`` and ``is_anomaly_alert`` (:mod:`spark_jobs.anomaly`, in the same
    window pass), ``ml_anomaly_score`` from the newest learned model of each sensor type
@@ -54,7 +55,8 @@ REQUIRED = ("sensor_id", "sensor_type", "timestamp", "value")
 """A Bronze row without one of these cannot become Silver."""
 
 ARRIVAL_ORDER = ("ingest_time", "kafka_partition", "kafka_offset", "event_id", "source_file")
-"""Among duplicates the first in this order is kept (the first to arrive)."""
+"""Among duplicates that no replay sent, the first in this order is kept (the first to
+arrive)."""
 
 
 def hour_start(day: date, hour: int) -> datetime:
@@ -91,8 +93,18 @@ def to_silver(
     frame = frame.withColumn("_valid", valid)
 
     by_sensor = SparkWindow.partitionBy("sensor_id")
+    # An operator's replay (a dead letter fixed and sent again, maybe re-sent later with a
+    # corrected patch) is the newest word on its reading: the latest replay wins; among
+    # copies no replay sent, the first to arrive.
+    # (ingest time, then the Kafka record's: two replays can reach Bronze in one batch; a
+    # reading's copies share its key, hence its partition, where the offset orders them)
+    replayed = sf.when(
+        sf.col("replay_id").isNotNull(), sf.struct("ingest_time", "kafka_timestamp", "kafka_offset")
+    )
     arrival = by_sensor.orderBy(
-        "timestamp", *[sf.col(name).asc_nulls_last() for name in ARRIVAL_ORDER]
+        "timestamp",
+        replayed.desc_nulls_last(),
+        *[sf.col(name).asc_nulls_last() for name in ARRIVAL_ORDER],
     )
     clean = (
         frame.where("_valid")

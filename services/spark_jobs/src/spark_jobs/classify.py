@@ -51,15 +51,23 @@ from iotpipe.contract import (
     SensorEvent,
     parse_event,
 )
+from iotpipe.dlq import HEADER_REPLAY_ID
 from spark_jobs.schemas import BRONZE
 
 EVENT_FIELDS: Final = tuple(SensorEvent.model_fields)
 ERROR_TYPE: Final = "error_type"
 ERROR_DETAIL: Final = "error_detail"
 
-SOURCE_COLUMNS: Final = ("value_bytes", "topic", "partition", "offset", "timestamp_kafka")
-""":data:`CLASSIFIED`'s columns after the verdict: the original bytes and where the
-record came from."""
+SOURCE_COLUMNS: Final = (
+    "value_bytes",
+    "topic",
+    "partition",
+    "offset",
+    "timestamp_kafka",
+    "replay_id",
+)
+""":data:`CLASSIFIED`'s columns after the verdict: the original bytes, where the record came
+from, and the replay job that sent it (the ``dlq_replay_id`` header; null without one)."""
 
 SCANNER_CLASS: Final = "io.iotpipe.spark.FlatJsonScanner"
 """The fast path's parser, a Java UDF (``services/spark_jobs/jvm``): one pass over the bytes
@@ -184,12 +192,23 @@ def prepare(raw: DataFrame, bounds: EventTimeBounds = DEFAULT_TIME_BOUNDS) -> Da
     """Parse in the JVM: ``_fast`` (certainly valid), the fast path's event values
     (meaningful where ``_fast``) and the source columns of :data:`CLASSIFIED`, with the
     original bytes kept only where the fast path is unsure (the rest never needs them)."""
-    parse, check = _prepare_columns(bounds)
+    parse, check = _prepare_columns(bounds, "headers" in raw.columns)
     return raw.select(*parse).select(*check)
 
 
+def replay_id(headers: bool) -> Column:
+    """The ``dlq_replay_id`` header's value as a string (null without it, or without the
+    source's ``headers`` column: ``includeHeaders`` off)."""
+    if not headers:
+        return sf.lit(None).cast(t.StringType())
+    found = sf.filter("headers", lambda header: header["key"] == sf.lit(HEADER_REPLAY_ID))
+    return sf.get(found, 0)["value"].cast(t.StringType())
+
+
 @functools.cache
-def _prepare_columns(bounds: EventTimeBounds) -> tuple[list[Column], list[Column]]:
+def _prepare_columns(
+    bounds: EventTimeBounds, headers: bool = False
+) -> tuple[list[Column], list[Column]]:
     """:func:`prepare`'s two projections. Built once per process: the rules take
     hundreds of py4j calls (~0.3 s), and the streaming job prepares every micro-batch."""
     parse = [
@@ -198,6 +217,7 @@ def _prepare_columns(bounds: EventTimeBounds) -> tuple[list[Column], list[Column
         sf.col("partition"),
         sf.col("offset"),
         sf.col("timestamp").alias("timestamp_kafka"),
+        replay_id(headers).alias("replay_id"),
         _scanner().alias("_scan"),
     ]
     rules = [_field_rule(name, info) for name, info in SensorEvent.model_fields.items()]
@@ -233,6 +253,7 @@ CLASSIFIED: Final = t.StructType(
         t.StructField("partition", t.IntegerType(), False),
         t.StructField("offset", t.LongType(), False),
         t.StructField("timestamp_kafka", t.TimestampType(), True),
+        t.StructField("replay_id", t.StringType(), True),
     ]
 )
 """Every input record after classification: its :data:`VERDICT`, the original bytes (kept

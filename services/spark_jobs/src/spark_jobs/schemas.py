@@ -16,6 +16,9 @@ KAFKA_METADATA = t.StructType(
         t.StructField("kafka_offset", t.LongType(), False),
         t.StructField("kafka_timestamp", t.TimestampType(), True),
         t.StructField("ingest_time", t.TimestampType(), False),
+        # The DLQ inspector's replay job that sent the record (header dlq_replay_id), null
+        # for a producer's record: the latest replay of a reading supersedes its other copies.
+        t.StructField("replay_id", t.StringType(), True),
     ]
 )
 
