@@ -175,6 +175,17 @@ annotations:
 {{- end }}
 {{- end -}}
 
+{{/*
+"true" when the prometheus-operator objects (ServiceMonitor, PodMonitor, PrometheusRule) render:
+monitoring.enabled is on AND the cluster serves monitoring.coreos.com/v1. So the chart installs
+on a cluster without prometheus-operator, whatever monitoring.enabled says. `helm install` and
+`helm upgrade` read the API versions from the cluster; `helm template` knows only the built-in
+ones unless told (`--api-versions monitoring.coreos.com/v1`).
+*/}}
+{{- define "iotpipe.monitoring.operator" -}}
+{{- if and .Values.monitoring.enabled (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1") }}true{{ end -}}
+{{- end -}}
+
 {{/* The label that lets a pod through the Kafka listener's NetworkPolicy. */}}
 {{- define "iotpipe.kafkaClientLabel" -}}
 iotpipe.io/kafka-client: "true"
