@@ -208,10 +208,13 @@ def validate(doc: Doc) -> None:
 
 
 def pod_templates(docs: list[Doc]) -> Iterator[tuple[str, Doc]]:
-    """(label, pod spec) of every workload that carries a pod template."""
+    """(label, pod spec) of every workload that carries a pod template, and of every bare Pod
+    (the chart's are its `helm test` hooks)."""
     for doc in docs:
         spec = doc.get("spec", {})
-        if doc["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
+        if doc["kind"] == "Pod":
+            yield f"Pod/{doc['metadata']['name']}", spec
+        elif doc["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
             yield f"{doc['kind']}/{doc['metadata']['name']}", spec["template"]["spec"]
         elif doc["kind"] == "CronJob":
             yield (

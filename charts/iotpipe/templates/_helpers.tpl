@@ -92,7 +92,7 @@ annotations:
 {{- define "iotpipe.kafkaEnv" -}}
 {{- $kafka := .root.Values.kafka -}}
 - name: KAFKA_BOOTSTRAP_SERVERS
-  value: {{ printf "%s-kafka-bootstrap.%s.svc:%d" $kafka.clusterName .root.Release.Namespace (int $kafka.port) | quote }}
+  value: {{ printf "%s:%d" (include "iotpipe.kafka.bootstrapHost" .root) (int $kafka.port) | quote }}
 - name: KAFKA_SECURITY_PROTOCOL
   value: SASL_SSL
 - name: KAFKA_SASL_MECHANISM
