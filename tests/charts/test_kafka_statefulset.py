@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import re
 import shutil
+import socket
+import ssl
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
-from .manifests import REPO, find, one, render
+from .manifests import CHART, REPO, find, one, render
 
 STRIMZI_KINDS = ("Kafka", "KafkaNodePool", "KafkaTopic", "KafkaUser")
 CLIENTS = ("iotpipe-sensor-simulator", "iotpipe-dlq-inspector", "iotpipe-spark")
@@ -375,3 +378,75 @@ def test_kafka_secrets_script_users_are_the_charts_clients():
     assert sorted(defaults) == sorted(CLIENTS)
     users = {u["metadata"]["name"] for u in find(render(), "KafkaUser")}
     assert users == set(CLIENTS)
+
+
+def serve_tls(keystore: Path | None) -> tuple[int, threading.Event]:
+    """A listener on 127.0.0.1 that completes TLS handshakes with the brokers' keystore (key,
+    certificate, CA: what the brokers load), or, without one, accepts and says nothing."""
+    context = None
+    if keystore is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(keystore)
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def loop() -> None:
+        with listener:
+            while not stop.is_set():
+                try:
+                    conn, _ = listener.accept()
+                except TimeoutError:
+                    continue
+                with conn:
+                    conn.settimeout(5)
+                    try:
+                        if context is not None:
+                            context.wrap_socket(conn, server_side=True).close()
+                        else:
+                            conn.recv(1024)
+                    except OSError:
+                        pass  # the client gave up on our certificate
+
+    threading.Thread(target=loop, daemon=True).start()
+    return listener.getsockname()[1], stop
+
+
+def kafka_tls_check(port: int, cafile: Path, host: str = "iotpipe-kafka-bootstrap.iotpipe.svc"):
+    """The helm test's check (files/tests/kafka_tls.py, as its Pod runs it), dialling here."""
+    script = (CHART / "files" / "tests" / "kafka_tls.py").read_text()
+    args = [host, str(port), "--cafile", str(cafile), "--address", "127.0.0.1", "--wait", "0"]
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_helm_tests_kafka_check_accepts_the_brokers_certificate_only(secrets: Path):
+    """The check passes against the certificate kafka-secrets.sh makes for the brokers, under
+    the bootstrap name every client dials, and fails for another name, another CA, or a
+    listener that does not speak TLS."""
+    ca = secrets / "iotpipe-cluster-ca-cert" / "ca.crt"
+    keystore = secrets / "iotpipe-kafka-tls" / "keystore.pem"
+    port, stop = serve_tls(keystore)
+    try:
+        ok = kafka_tls_check(port, ca)
+        assert ok.returncode == 0, ok.stderr
+        assert "certificate verified" in ok.stdout
+        other_name = kafka_tls_check(port, ca, host="kafka.example.com")
+        assert other_name.returncode == 1
+        assert "CERTIFICATE_VERIFY_FAILED" in other_name.stderr
+        leaf_as_ca = kafka_tls_check(port, secrets / "iotpipe-kafka-tls" / "tls.crt")
+        assert leaf_as_ca.returncode == 1
+    finally:
+        stop.set()
+    port, stop = serve_tls(None)
+    try:
+        plain = kafka_tls_check(port, ca)
+        assert plain.returncode == 1
+        assert "no TLS handshake" in plain.stderr
+    finally:
+        stop.set()

@@ -14,6 +14,7 @@ from .manifests import (
     helm,
     one,
     render,
+    render_on,
     validate,
 )
 
@@ -161,3 +162,30 @@ def test_batch_jobs_and_orchestrator_push_to_the_one_pushgateway_url() -> None:
     # Unset by default: nothing pushes.
     for app in find(render(), "ScheduledSparkApplication"):
         assert "MEDALLION_PUSHGATEWAY_URL" not in env(app["spec"]["template"]["driver"])
+
+
+MONITOR_KINDS = {"ServiceMonitor", "PodMonitor", "PrometheusRule"}
+
+
+@pytest.mark.parametrize("profile", ["default", "statefulset", "eks"])
+def test_monitors_render_only_where_prometheus_operator_is(profile):
+    """The monitors need prometheus-operator's CRDs: with monitoring.enabled they render on a
+    cluster that serves monitoring.coreos.com/v1 and are left out where it does not, so the
+    chart installs there too. The values switch still turns them off on such a cluster."""
+    served = render(profile)
+    kinds = {d["kind"] for d in served if d["apiVersion"] == "monitoring.coreos.com/v1"}
+    assert kinds == MONITOR_KINDS, profile
+    # one ServiceMonitor per service
+    assert len(find(served, "ServiceMonitor")) == len(find(served, "Deployment")) == 4
+    absent = render_on((), profile)
+    assert not [d for d in absent if d["apiVersion"].startswith("monitoring.coreos.com/")]
+    # the rest of the release is the same without them
+    rest = [d for d in served if d["kind"] not in MONITOR_KINDS]
+    assert rest == absent
+    switched_off = render(profile, monitoring__enabled=False)
+    assert not {d["kind"] for d in switched_off} & MONITOR_KINDS
+    # another version of the group does not count
+    assert (
+        not {d["kind"] for d in render_on(("monitoring.coreos.com/v1alpha1",), profile)}
+        & MONITOR_KINDS
+    )

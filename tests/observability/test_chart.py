@@ -55,3 +55,42 @@ def test_nothing_is_rendered_when_switched_off() -> None:
     assert not [
         cm for cm in find(docs, "ConfigMap") if "grafana_dashboard" in cm["metadata"]["labels"]
     ]
+
+
+def _runbook_urls(groups: list[dict]) -> dict[str, str]:
+    return {
+        rule["alert"]: rule["annotations"]["runbook_url"]
+        for group in groups
+        for rule in group["rules"]
+        if "alert" in rule
+    }
+
+
+def test_runbook_links_follow_the_base_url_value() -> None:
+    """Every shipped alert links to <monitoring.rules.runbookBaseUrl>#<its anchor>; the default
+    is the base the rules file itself uses (promtool tests the file as it is), so the default
+    PrometheusRule is the file unchanged (test_prometheusrule_is_the_rules_file)."""
+    shipped = _runbook_urls(yaml.safe_load(RULES.read_text())["groups"])
+    assert shipped
+    bases = {url.split("#")[0] for url in shipped.values()}
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert bases == {values["monitoring"]["rules"]["runbookBaseUrl"]}
+    wiki = "https://wiki.example.com/ops/iotpipe-runbook"
+    own: dict[str, object] = {"alert": "Site", "expr": "vector(1)"}
+    own["annotations"] = {"runbook_url": "https://elsewhere.example.com/x#site"}
+    extra = {"name": "site", "rules": [own]}
+    (rule,) = find(
+        render(**ON, monitoring__rules__runbookBaseUrl=wiki, monitoring__rules__groups=[extra]),
+        "PrometheusRule",
+    )
+    moved = _runbook_urls(rule["spec"]["groups"])
+    assert moved.pop("Site") == "https://elsewhere.example.com/x#site"  # the user's own stay
+    assert moved == {alert: f"{wiki}#{url.split('#', 1)[1]}" for alert, url in shipped.items()}
+
+
+def test_chart_names_its_maintainers() -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    (maintainer,) = chart["maintainers"]
+    assert maintainer["name"] == "iotpipe maintainers"
+    assert maintainer["url"].startswith(chart["home"])
+    assert "email" not in maintainer  # no made-up addresses

@@ -92,7 +92,7 @@ annotations:
 {{- define "iotpipe.kafkaEnv" -}}
 {{- $kafka := .root.Values.kafka -}}
 - name: KAFKA_BOOTSTRAP_SERVERS
-  value: {{ printf "%s-kafka-bootstrap.%s.svc:%d" $kafka.clusterName .root.Release.Namespace (int $kafka.port) | quote }}
+  value: {{ printf "%s:%d" (include "iotpipe.kafka.bootstrapHost" .root) (int $kafka.port) | quote }}
 - name: KAFKA_SECURITY_PROTOCOL
   value: SASL_SSL
 - name: KAFKA_SASL_MECHANISM
@@ -173,6 +173,17 @@ annotations:
 {{- if .Values.lake.volumeClaim }}
 - {name: lake, mountPath: {{ .Values.lake.root | trimPrefix "file:" | quote }}}
 {{- end }}
+{{- end -}}
+
+{{/*
+"true" when the prometheus-operator objects (ServiceMonitor, PodMonitor, PrometheusRule) render:
+monitoring.enabled is on AND the cluster serves monitoring.coreos.com/v1. So the chart installs
+on a cluster without prometheus-operator, whatever monitoring.enabled says. `helm install` and
+`helm upgrade` read the API versions from the cluster; `helm template` knows only the built-in
+ones unless told (`--api-versions monitoring.coreos.com/v1`).
+*/}}
+{{- define "iotpipe.monitoring.operator" -}}
+{{- if and .Values.monitoring.enabled (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1") }}true{{ end -}}
 {{- end -}}
 
 {{/* The label that lets a pod through the Kafka listener's NetworkPolicy. */}}

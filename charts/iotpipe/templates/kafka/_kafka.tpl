@@ -25,6 +25,16 @@ seccompProfile:
   type: RuntimeDefault
 {{- end -}}
 
+{{/* The bootstrap Service clients dial (either provider): <clusterName>-kafka-bootstrap. */}}
+{{- define "iotpipe.kafka.bootstrapService" -}}
+{{- printf "%s-kafka-bootstrap" .Values.kafka.clusterName -}}
+{{- end -}}
+
+{{/* Its DNS name, which the brokers' certificate carries: <service>.<namespace>.svc. */}}
+{{- define "iotpipe.kafka.bootstrapHost" -}}
+{{- printf "%s.%s.svc" (include "iotpipe.kafka.bootstrapService" .) .Release.Namespace -}}
+{{- end -}}
+
 {{/* "true" when the chart runs Kafka itself. */}}
 {{- define "iotpipe.kafka.statefulset" -}}
 {{- if and .Values.kafka.enabled (eq .Values.kafka.provider "statefulset") }}true{{ end -}}
