@@ -73,6 +73,37 @@ def test_each_service_answers_through_its_service(kube: Kube, service: str) -> N
     assert httpx.get(f"{url}/openapi.json", timeout=10).json()["info"]["title"]
 
 
+def test_helm_test_passes(kube: Kube) -> None:
+    """The chart's own test hooks (templates/tests/): each service's /readyz through its
+    Service, and a TLS handshake with the Kafka listener, as `helm test` runs them."""
+    import subprocess
+
+    from .conftest import CACHE
+
+    done = subprocess.run(
+        [
+            str(CACHE / "bin" / "helm"),
+            "test",
+            "iotpipe",
+            "--namespace",
+            kube.namespace,
+            "--kubeconfig",
+            str(kube.kubeconfig),
+            "--timeout",
+            "5m",
+            "--logs",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    phases = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("Phase:")]
+    assert len(phases) >= len(SERVICES) + 1, done.stdout  # a hook per service, one for Kafka
+    assert set(phases) == {"Succeeded"}, done.stdout
+
+
 def driver_pods(kube: Kube) -> list[dict[str, Any]]:
     return kube.pods("-l", f"spark-role=driver,sparkoperator.k8s.io/app-name={STREAM}")
 
