@@ -230,7 +230,7 @@ def test_setup_job_makes_users_topics_and_acls_from_the_same_values():
                 (user["metadata"]["name"], resource["type"], resource["name"], pattern, ops)
             )
     assert acls == expected
-    assert len(acls) == 9
+    assert len(acls) == 10
 
 
 def test_one_broker_caps_replicas_and_min_isr():

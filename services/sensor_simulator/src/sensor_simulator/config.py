@@ -55,13 +55,22 @@ class EngineSettings(BaseSettings):
         default=None,
         description="If set, each run writes <dir>/<run id>.jsonl: one line per injection.",
     )
+    transactional_id_prefix: str = Field(
+        default="sensor-simulator",
+        min_length=1,
+        description="A transactional run's producer has transactional id <prefix>-<run id> "
+        "(the chart's KafkaUser may write ids with this prefix).",
+    )
 
-    def producer_options(self) -> dict[str, object]:
-        return {
+    def producer_options(self, *, transactional_id: str | None = None) -> dict[str, object]:
+        options: dict[str, object] = {
             "compression_type": None if self.compression == "none" else self.compression,
             "max_batch_size": self.batch_bytes,
             "linger_ms": self.linger_ms,
         }
+        if transactional_id is not None:
+            options["transactional_id"] = transactional_id
+        return options
 
 
 class SimulatorSettings(ServiceSettings, EngineSettings):
@@ -147,6 +156,24 @@ class Injections(BaseModel):
         return self
 
 
+class Transactions(BaseModel):
+    """Produce in Kafka transactions: what a transactional producer upstream looks like to
+    the pipeline, aborts included (every consumer of the pipeline reads ``read_committed``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    interval_ms: int = Field(
+        default=500, ge=10, le=60_000, description="How long each transaction stays open."
+    )
+    abort_rate: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Fraction of transactions aborted instead of committed (their records "
+        "are on the topic, acknowledged, and read by no one).",
+    )
+
+
 class RunConfig(Injections):
     """A synthetic run: who reports, how fast, for how long, with which injections."""
 
@@ -169,6 +196,10 @@ class RunConfig(Injections):
     sensor_prefix: str = Field(default="sensor", min_length=1, max_length=64)
     seed: int | None = Field(default=None, description="Same seed, same readings.")
     topic: str | None = Field(default=None, description="Default: KAFKA_EVENTS_TOPIC.")
+    transactions: Transactions | None = Field(
+        default=None,
+        description="Produce in Kafka transactions (null: idempotent, no transactions).",
+    )
 
     @model_validator(mode="after")
     def _per_sensor(self) -> Self:

@@ -39,6 +39,11 @@ PRODUCE_ERRORS = Counter(
 EVENTS_FAILED = Counter(
     "events_failed", "Records given up on after every delivery attempt", namespace=NAMESPACE
 )
+EVENTS_ABORTED = Counter(
+    "events_aborted",
+    "Acknowledged records of transactions a run aborted (read by no consumer)",
+    namespace=NAMESPACE,
+)
 ACK_LATENCY = Histogram(
     "send_to_ack_seconds",
     "Time from handing a batch to the producer to its acknowledgement (acks=all)",

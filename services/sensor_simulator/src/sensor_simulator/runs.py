@@ -53,6 +53,13 @@ class TopicNotFound(LookupError):
 class Counters(BaseModel):
     generated: int = Field(description="Records made and handed to the producer.")
     delivered: int = Field(description="Records acknowledged by Kafka (acks=all).")
+    aborted: int = Field(
+        default=0,
+        description="Of those, records in transactions the run aborted (transactions."
+        "abort_rate): on the topic and read by no one. Committed records = delivered - aborted.",
+    )
+    aborted_transactions: int = 0
+    committed_transactions: int = 0
     failed: int = Field(description="Records given up on after every delivery attempt.")
     produce_errors: int = Field(description="Records in failed delivery attempts.")
     retried: int = Field(description="Records re-sent after a failed attempt.")
@@ -90,11 +97,14 @@ class RunStatus(BaseModel):
     ground_truth: str | None = Field(default=None, description="The run's injection log (JSONL).")
 
 
-ProducerFactory = Callable[[EngineSettings], AIOKafkaProducer]
+ProducerFactory = Callable[[EngineSettings, str | None], AIOKafkaProducer]
+"""Makes a run's producer: (settings, transactional id or None)."""
 
 
-def default_producer(settings: EngineSettings) -> AIOKafkaProducer:
-    return kafka.producer(settings.kafka, **settings.producer_options())
+def default_producer(settings: EngineSettings, transactional_id: str | None) -> AIOKafkaProducer:
+    return kafka.producer(
+        settings.kafka, **settings.producer_options(transactional_id=transactional_id)
+    )
 
 
 class Run:
@@ -137,12 +147,23 @@ class Run:
         self._anchor_slot = 0
         self._truth: IO[bytes] | None = None
         self.truth_path: Path | None = None
+        self.transactions = config.transactions if config else None
+        self._abort_draw = np.random.default_rng(config.seed if config else None)
+        self._in_transaction = False
+        self._transaction_started = 0.0
+        self._delivered_at_begin = 0
+        self.aborted = 0
+        self.aborted_transactions = 0
+        self.committed_transactions = 0
 
     # -- lifecycle --------------------------------------------------------------------------
 
     async def start(self, factory: ProducerFactory = default_producer) -> None:
         """Connect, check the topic, and start producing in the background."""
-        producer = factory(self.settings)
+        transactional_id = (
+            f"{self.settings.transactional_id_prefix}-{self.id}" if self.transactions else None
+        )
+        producer = factory(self.settings, transactional_id)
         await producer.start()
         try:
             partitions = await self._partitions(producer)
@@ -154,7 +175,8 @@ class Run:
             producer,
             self.topic,
             len(partitions),
-            attempts=self.settings.delivery_attempts,
+            # In a transaction a failed batch fails the transaction: it aborts, no re-send.
+            attempts=1 if self.transactions else self.settings.delivery_attempts,
             max_inflight=self.settings.max_inflight_batches,
         )
         if self.config is not None:
@@ -201,6 +223,8 @@ class Run:
         try:
             if self.delivery is not None:
                 await self.delivery.flush()
+                if self._in_transaction:
+                    await self._end_transaction(abort=self.error is not None)
                 if self.delivery.stats.failed and self.error is None:
                     self.error = (
                         f"{self.delivery.stats.failed} records could not be delivered: "
@@ -276,6 +300,8 @@ class Run:
         last_submit = time.monotonic()
         while not self._stop.is_set():
             started = time.monotonic()
+            if self.transactions is not None:
+                await self._transaction_tick(started)
             remaining = config.max_events - self.generated if config.max_events else None
             if remaining == 0 or (deadline is not None and started >= deadline):
                 break
@@ -347,6 +373,45 @@ class Run:
             else:
                 await asyncio.sleep(0)
 
+    # -- transactions -----------------------------------------------------------------------
+
+    async def _transaction_tick(self, now: float) -> None:
+        """Open a transaction, or end the open one after its interval (and open the next)."""
+        assert self.transactions is not None
+        assert self.producer is not None
+        if self._in_transaction:
+            if now - self._transaction_started < self.transactions.interval_ms / 1000:
+                return
+            await self._end_transaction()
+        await self.producer.begin_transaction()
+        self._in_transaction = True
+        self._transaction_started = now
+        self._delivered_at_begin = self.delivery.stats.delivered if self.delivery else 0
+
+    async def _end_transaction(self, *, abort: bool = False) -> None:
+        """Wait for every record of the open transaction, then commit it, or abort it: when
+        asked, when a record of it failed, or as ``abort_rate`` draws."""
+        assert self.transactions is not None
+        assert self.producer is not None
+        assert self.delivery is not None
+        failed_before = self.delivery.stats.failed
+        await self.delivery.flush()
+        records = self.delivery.stats.delivered - self._delivered_at_begin
+        abort = (
+            abort
+            or self.delivery.stats.failed > failed_before
+            or self._abort_draw.random() < self.transactions.abort_rate
+        )
+        self._in_transaction = False
+        if abort:
+            await self.producer.abort_transaction()
+            self.aborted += records
+            self.aborted_transactions += 1
+            metrics.EVENTS_ABORTED.inc(records)
+        else:
+            await self.producer.commit_transaction()
+            self.committed_transactions += 1
+
     # -- reporting --------------------------------------------------------------------------
 
     def _sample(self, *, force: bool = False) -> None:
@@ -383,6 +448,9 @@ class Run:
             counters=Counters(
                 generated=self.generated,
                 delivered=stats.delivered if stats else 0,
+                aborted=self.aborted,
+                aborted_transactions=self.aborted_transactions,
+                committed_transactions=self.committed_transactions,
                 failed=stats.failed if stats else 0,
                 produce_errors=stats.produce_errors if stats else 0,
                 retried=stats.retried if stats else 0,
