@@ -102,6 +102,16 @@ kubeconfig() {
   KUBECONFIG="$out" kubectl config use-context "$CONTEXT" >/dev/null
 }
 
+# config <path>: write stdin to path only if that changes it. The components watch their
+# configuration files (kube-proxy exits when its file is rewritten, even with the same bytes),
+# so `up` on a running cluster must leave unchanged files alone.
+config() {
+  local new
+  new=$(cat)
+  [ -f "$1" ] && [ "$(cat "$1")" = "$new" ] && return 0
+  printf '%s\n' "$new" >"$1"
+}
+
 # ---- processes ------------------------------------------------------------------------------
 
 running() { [ -s "$STATE/pids/$1" ] && kill -0 "$(cat "$STATE/pids/$1")" 2>/dev/null; }
@@ -157,7 +167,7 @@ network() {
   forward_rules
   mkdir -p "$STATE/cni/net.d"
   # ptp: a veth per pod, routed by the host (so kube-proxy's iptables rules see every packet).
-  cat >"$STATE/cni/net.d/10-iotpipe.conflist" <<EOF
+  config "$STATE/cni/net.d/10-iotpipe.conflist" <<EOF
 {
   "cniVersion": "1.0.0",
   "name": "iotpipe",
@@ -192,7 +202,7 @@ containerd_up() {
   mkdir -p "$STATE/containerd" "$RUN_DIR"
   local RESTRICT_OOM=false
   (echo -1 >/proc/self/oom_score_adj) 2>/dev/null || RESTRICT_OOM=true
-  cat >"$STATE/containerd/config.toml" <<EOF
+  config "$STATE/containerd/config.toml" <<EOF
 version = 2
 root = "$STATE/containerd/root"
 state = "$RUN_DIR/containerd"
@@ -276,8 +286,8 @@ controllers_up() {
 kubelet_up() {
   mkdir -p "$STATE/kubelet" "$STATE/pod-logs"
   # Pods with dnsPolicy Default get this resolv.conf: only the cluster's DNS, nothing outside.
-  echo "nameserver $CLUSTER_DNS" >"$STATE/resolv.conf"
-  cat >"$STATE/kubelet-config.yaml" <<EOF
+  echo "nameserver $CLUSTER_DNS" | config "$STATE/resolv.conf"
+  config "$STATE/kubelet-config.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 authentication:
@@ -317,7 +327,7 @@ EOF
 }
 
 proxy_up() {
-  cat >"$STATE/kube-proxy-config.yaml" <<EOF
+  config "$STATE/kube-proxy-config.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: "$STATE/kube-proxy.kubeconfig"}

@@ -13,7 +13,7 @@ from pyspark.sql import SparkSession
 from spark_jobs.bronze_stream import BronzeSettings, BronzeStream
 
 from iotpipe import kafka
-from iotpipe.contract import SENSOR_TYPES, SensorType
+from iotpipe.contract import SENSOR_TYPES, SensorEvent, SensorType
 from iotpipe.demo import sample_events
 from iotpipe.lake import Lake
 from iotpipe.settings import KafkaSettings
@@ -21,6 +21,28 @@ from iotpipe.settings import KafkaSettings
 from .conftest import dlq_settings, event_json, read_all, running, topic_names
 
 pytestmark = pytest.mark.integration
+
+
+async def produce_and_ingest(
+    spark: SparkSession,
+    settings: KafkaSettings,
+    lake: Lake,
+    events: list[SensorEvent],
+    values: list[bytes],
+) -> BronzeSettings:
+    """Send each event's wire bytes (keyed by its sensor), then run the stream until it has
+    read them all; returns the stream's settings, for the next run."""
+    producer = kafka.producer(settings)
+    await producer.start()
+    try:
+        for event, value in zip(events, values, strict=True):
+            await producer.send(settings.events_topic, value, key=event.sensor_id.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+    job = BronzeSettings(available_now=True, metrics_port=0, summary=False)
+    BronzeStream(spark, job, settings, lake).run()
+    return job
 
 
 async def test_a_patched_replay_reaches_bronze_exactly_once(
@@ -32,22 +54,9 @@ async def test_a_patched_replay_reaches_bronze_exactly_once(
     events = sample_events(40, sensors=4, seed=21)
     broken = [e for e in events if e.sensor_type is SensorType.TEMPERATURE]
     good = [e for e in events if e.sensor_type is not SensorType.TEMPERATURE]
-    producer = kafka.producer(settings.kafka)
-    await producer.start()
-    try:
-        for event in good:
-            await producer.send(
-                settings.kafka.events_topic, event.to_json(), key=event.sensor_id.encode()
-            )
-        for event in broken:  # a firmware bug: temperatures reported in "degC"
-            value = event_json(event, unit="degC")
-            await producer.send(settings.kafka.events_topic, value, key=event.sensor_id.encode())
-        await producer.flush()
-    finally:
-        await producer.stop()
-
-    job = BronzeSettings(available_now=True, metrics_port=0, summary=False)
-    BronzeStream(spark, job, settings.kafka, lake).run()
+    # a firmware bug: temperatures reported in "degC"
+    values = [e.to_json() for e in good] + [event_json(e, unit="degC") for e in broken]
+    job = await produce_and_ingest(spark, settings.kafka, lake, [*good, *broken], values)
     assert spark.read.parquet(lake.bronze).count() == len(good)
 
     async with running(settings) as dlq:
@@ -95,17 +104,9 @@ async def test_a_forced_re_replay_with_a_corrected_patch_wins_in_silver(
     events = [
         e for e in sample_events(40, sensors=4, seed=5) if e.sensor_type is SensorType.HUMIDITY
     ]
-    producer = kafka.producer(settings.kafka)
-    await producer.start()
-    try:
-        for event in events:  # "percent" misspelt: every one out of contract
-            value = event_json(event, unit="pct")
-            await producer.send(settings.kafka.events_topic, value, key=event.sensor_id.encode())
-        await producer.flush()
-    finally:
-        await producer.stop()
-    job = BronzeSettings(available_now=True, metrics_port=0, summary=False)
-    BronzeStream(spark, job, settings.kafka, lake).run()
+    # the unit misspelt: every one out of contract
+    values = [event_json(e, unit="pct") for e in events]
+    job = await produce_and_ingest(spark, settings.kafka, lake, events, values)
 
     unit = SENSOR_TYPES[SensorType.HUMIDITY].unit
     selected = {"filter": {"error_type": ["out_of_contract"], "status": "any"}}
