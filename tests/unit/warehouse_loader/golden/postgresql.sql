@@ -101,9 +101,9 @@ CREATE TEMPORARY TABLE stage_gold (
     pipeline_version VARCHAR(64),
     alert_count BIGINT
 ) ON COMMIT DROP;
-COPY stage_gold (sensor_id, sensor_type, location, window_start, window_end, reading_count, avg_value, min_value, max_value, stddev_value, p50_value, p95_value, p99_value, anomaly_count, expected_count, health_pct, processing_timestamp, pipeline_version, alert_count) FROM STDIN (FORMAT csv);
--- COPY data: 36 CSV lines
--- COPY data: 36 CSV lines
+COPY stage_gold (sensor_id, sensor_type, location, window_start, window_end, reading_count, avg_value, min_value, max_value, stddev_value, p50_value, p95_value, p99_value, anomaly_count, expected_count, health_pct, processing_timestamp, pipeline_version, alert_count) FROM STDIN (FORMAT binary);
+-- COPY data: 19 bytes
+-- COPY data: 16778 bytes
 DELETE FROM stage_gold WHERE window_start < %s OR window_start >= %s;
 -- parameters: [datetime.datetime(2026, 11, 26, 23, 0), datetime.datetime(2026, 11, 27, 1, 0)]
 SELECT COUNT(*) FROM stage_gold;
