@@ -55,11 +55,11 @@ def utc_naive(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
-def _unit_case() -> str:
+def _unit_case(sensor_type: str) -> str:
     whens = " ".join(
         f"WHEN '{kind.value}' THEN '{spec.unit}'" for kind, spec in SENSOR_TYPES.items()
     )
-    return f"CASE sensor_type {whens} ELSE NULL END"
+    return f"CASE {sensor_type} {whens} ELSE NULL END"
 
 
 FACT_COLUMNS = ", ".join(FACT_SENSOR_READINGS.column_names)
@@ -70,16 +70,21 @@ COUNT_DUPLICATE_KEYS = (
     f"SELECT COUNT(*) FROM (SELECT sensor_id, window_start FROM {STAGE_GOLD.name} "
     "GROUP BY sensor_id, window_start HAVING COUNT(*) > 1) AS duplicated"
 )
-SELECT_STAGE_SENSORS = f"""SELECT sensor_id, sensor_type, {_unit_case()} AS unit, location,
-    first_window_start, last_window_start
+SELECT_STAGE_SENSORS = f"""SELECT s.sensor_id, s.sensor_type, {_unit_case("s.sensor_type")} AS unit, s.location,
+    span.first_window_start, span.last_window_start
 FROM (
-    SELECT sensor_id, sensor_type, location,
-        MIN(window_start) OVER (PARTITION BY sensor_id) AS first_window_start,
-        MAX(window_start) OVER (PARTITION BY sensor_id) AS last_window_start,
-        ROW_NUMBER() OVER (PARTITION BY sensor_id ORDER BY window_start DESC) AS newest
+    SELECT sensor_id, MIN(window_start) AS first_window_start,
+        MAX(window_start) AS last_window_start
     FROM {STAGE_GOLD.name}
-) AS ranked
-WHERE newest = 1"""
+    GROUP BY sensor_id
+) AS span
+JOIN {STAGE_GOLD.name} AS s
+    ON s.sensor_id = span.sensor_id AND s.window_start = span.last_window_start"""
+"""One row per sensor: its span in the window and the attributes of its newest window.
+
+An aggregate (one group per sensor) joined back to the stage on the newest key, which is
+unique once the stage has passed the duplicate check: no sort of the window's rows.
+"""
 
 
 def _newest(column: str) -> str:
@@ -103,15 +108,17 @@ WHEN NOT MATCHED THEN INSERT ({", ".join(DIM_SENSORS.column_names)})
 VALUES ({", ".join(f"s.{c}" for c in DIM_SENSORS.column_names)})"""
 
 INSERT_DIM_TIME = f"""INSERT INTO {DIM_TIME.name} ({", ".join(DIM_TIME.column_names)})
-SELECT DISTINCT s.window_start, s.window_end, CAST(s.window_start AS DATE),
+SELECT s.window_start, s.window_end, CAST(s.window_start AS DATE),
     EXTRACT(YEAR FROM s.window_start), EXTRACT(QUARTER FROM s.window_start),
     EXTRACT(MONTH FROM s.window_start), EXTRACT(DAY FROM s.window_start),
     EXTRACT(DOW FROM s.window_start), EXTRACT(HOUR FROM s.window_start),
     EXTRACT(MINUTE FROM s.window_start),
     CASE WHEN EXTRACT(DOW FROM s.window_start) IN (0, 6) THEN TRUE ELSE FALSE END
-FROM {STAGE_GOLD.name} AS s
+FROM (SELECT DISTINCT window_start, window_end FROM {STAGE_GOLD.name}) AS s
 LEFT JOIN {DIM_TIME.name} AS d ON d.window_start = s.window_start
 WHERE d.window_start IS NULL"""
+"""The window starts not in ``dim_time`` yet: distinct first (one per 5-minute window),
+then the calendar attributes for those few rows."""
 
 DELETE_FACTS = (
     f"DELETE FROM {FACT_SENSOR_READINGS.name} WHERE window_start >= %s AND window_start < %s"
