@@ -6,10 +6,12 @@ A load, in one transaction::
     CREATE TEMPORARY TABLE stage_gold       filled by the dialect (COPY)
     DELETE FROM stage_gold outside window   Redshift COPYs whole day partitions
     check: staged rows = Gold rows read, no duplicate (sensor_id, window_start)
-    MERGE dim_sensors, INSERT new dim_time rows
+                                            (PostgreSQL: the fact key is enforced, so
+                                            the INSERT below is the duplicate check)
     DELETE FROM fact_sensor_readings WHERE window_start in window
     INSERT INTO fact_sensor_readings SELECT * FROM stage_gold
     check: inserted rows = Gold rows
+    MERGE dim_sensors, INSERT new dim_time rows
     COMMIT
 
 Any error rolls the whole transaction back, so a failed or killed load leaves the
@@ -195,21 +197,27 @@ class Warehouse:
             self.dialect.fill_stage(cursor, gold)
             cursor.execute(TRIM_STAGE, bounds)
             self._check_stage(cursor, gold)
-            cursor.execute(self.dialect.create_temporary_as(STAGE_SENSORS, SELECT_STAGE_SENSORS))
-            cursor.execute(MERGE_DIM_SENSORS)
-            cursor.execute(INSERT_DIM_TIME)
             cursor.execute(DELETE_FACTS, bounds)
             deleted = cursor.rowcount
             if after_delete is not None:
                 after_delete()
-            cursor.execute(INSERT_FACTS)
+            try:
+                cursor.execute(INSERT_FACTS)
+            except self.dialect.duplicate_key_errors as error:
+                raise LoadError(
+                    f"Gold at {gold.location} has a (sensor_id, window_start) key more than "
+                    f"once in {gold.window} ({' '.join(str(error).split())}); "
+                    "fix Gold, then load again"
+                ) from error
             inserted = cursor.rowcount
             if inserted != gold.rows:
                 raise LoadError(f"inserted {inserted} rows but Gold has {gold.rows}; rolled back")
+            cursor.execute(self.dialect.create_temporary_as(STAGE_SENSORS, SELECT_STAGE_SENSORS))
+            cursor.execute(MERGE_DIM_SENSORS)
+            cursor.execute(INSERT_DIM_TIME)
         return LoadCounts(rows_deleted=deleted, rows_inserted=inserted)
 
-    @staticmethod
-    def _check_stage(cursor: Cursor, gold: GoldSlice) -> None:
+    def _check_stage(self, cursor: Cursor, gold: GoldSlice) -> None:
         cursor.execute(COUNT_STAGE)
         staged = int(cursor.fetchone()[0])
         if staged != gold.rows:
@@ -217,6 +225,8 @@ class Warehouse:
                 f"staged {staged} rows for {gold.window} but {gold.location} has "
                 f"{gold.rows}; Gold changed during the load or the COPY read other files"
             )
+        if self.dialect.duplicate_key_errors:
+            return  # the fact table's key is enforced: the INSERT fails on a duplicate
         cursor.execute(COUNT_DUPLICATE_KEYS)
         duplicated = int(cursor.fetchone()[0])
         if duplicated:

@@ -121,6 +121,10 @@ DELETE FROM stage_gold WHERE window_start < %s OR window_start >= %s;
 -- parameters: [datetime.datetime(2026, 11, 26, 23, 0), datetime.datetime(2026, 11, 27, 1, 0)]
 SELECT COUNT(*) FROM stage_gold;
 SELECT COUNT(*) FROM (SELECT sensor_id, window_start FROM stage_gold GROUP BY sensor_id, window_start HAVING COUNT(*) > 1) AS duplicated;
+DELETE FROM fact_sensor_readings WHERE window_start >= %s AND window_start < %s;
+-- parameters: [datetime.datetime(2026, 11, 26, 23, 0), datetime.datetime(2026, 11, 27, 1, 0)]
+INSERT INTO fact_sensor_readings (sensor_id, sensor_type, location, window_start, window_end, reading_count, avg_value, min_value, max_value, stddev_value, p50_value, p95_value, p99_value, anomaly_count, expected_count, health_pct, processing_timestamp, pipeline_version, alert_count)
+SELECT sensor_id, sensor_type, location, window_start, window_end, reading_count, avg_value, min_value, max_value, stddev_value, p50_value, p95_value, p99_value, anomaly_count, expected_count, health_pct, processing_timestamp, pipeline_version, alert_count FROM stage_gold;
 CREATE TEMPORARY TABLE stage_sensors AS
 SELECT s.sensor_id, s.sensor_type, CASE s.sensor_type WHEN 'temperature' THEN 'celsius' WHEN 'humidity' THEN 'percent' WHEN 'pressure' THEN 'hPa' WHEN 'vibration' THEN 'g' ELSE NULL END AS unit, s.location,
     span.first_window_start, span.last_window_start
@@ -153,8 +157,4 @@ SELECT s.window_start, s.window_end, CAST(s.window_start AS DATE),
 FROM (SELECT DISTINCT window_start, window_end FROM stage_gold) AS s
 LEFT JOIN dim_time AS d ON d.window_start = s.window_start
 WHERE d.window_start IS NULL;
-DELETE FROM fact_sensor_readings WHERE window_start >= %s AND window_start < %s;
--- parameters: [datetime.datetime(2026, 11, 26, 23, 0), datetime.datetime(2026, 11, 27, 1, 0)]
-INSERT INTO fact_sensor_readings (sensor_id, sensor_type, location, window_start, window_end, reading_count, avg_value, min_value, max_value, stddev_value, p50_value, p95_value, p99_value, anomaly_count, expected_count, health_pct, processing_timestamp, pipeline_version, alert_count)
-SELECT sensor_id, sensor_type, location, window_start, window_end, reading_count, avg_value, min_value, max_value, stddev_value, p50_value, p95_value, p99_value, anomaly_count, expected_count, health_pct, processing_timestamp, pipeline_version, alert_count FROM stage_gold;
 COMMIT;
