@@ -73,6 +73,7 @@ class Recorder:
 
         self.log.append(f"{sql};")
         yield Sink()
+        self.rowcount = self.rows  # what COPY reports it stored
 
     def commit(self) -> None:
         self.log.append("COMMIT;")

@@ -4,7 +4,8 @@ A load, in one transaction::
 
     LOCK fact_sensor_readings               one writer at a time; readers go on
     CREATE TEMPORARY TABLE stage_gold       filled by the dialect (COPY)
-    DELETE FROM stage_gold outside window   Redshift COPYs whole day partitions
+    DELETE FROM stage_gold outside window   Redshift COPYs whole day partitions (PostgreSQL
+                                            COPYs only the window's rows and counts them)
     check: staged rows = Gold rows read, no duplicate (sensor_id, window_start)
                                             (PostgreSQL: the fact key is enforced, so
                                             the INSERT below is the duplicate check)
@@ -194,9 +195,12 @@ class Warehouse:
         with self.transaction() as cursor:
             cursor.execute(self.dialect.lock(FACT_SENSOR_READINGS.name))
             cursor.execute(self.dialect.create_temporary(STAGE_GOLD))
-            self.dialect.fill_stage(cursor, gold)
-            cursor.execute(TRIM_STAGE, bounds)
-            self._check_stage(cursor, gold)
+            staged = self.dialect.fill_stage(cursor, gold)
+            if staged is None:
+                cursor.execute(TRIM_STAGE, bounds)
+                cursor.execute(COUNT_STAGE)
+                staged = int(cursor.fetchone()[0])
+            self._check_stage(cursor, gold, staged)
             cursor.execute(DELETE_FACTS, bounds)
             deleted = cursor.rowcount
             if after_delete is not None:
@@ -217,9 +221,7 @@ class Warehouse:
             cursor.execute(INSERT_DIM_TIME)
         return LoadCounts(rows_deleted=deleted, rows_inserted=inserted)
 
-    def _check_stage(self, cursor: Cursor, gold: GoldSlice) -> None:
-        cursor.execute(COUNT_STAGE)
-        staged = int(cursor.fetchone()[0])
+    def _check_stage(self, cursor: Cursor, gold: GoldSlice, staged: int) -> None:
         if staged != gold.rows:
             raise LoadError(
                 f"staged {staged} rows for {gold.window} but {gold.location} has "

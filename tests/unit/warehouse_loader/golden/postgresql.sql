@@ -104,9 +104,6 @@ CREATE TEMPORARY TABLE stage_gold (
 COPY stage_gold (sensor_id, sensor_type, location, window_start, window_end, reading_count, avg_value, min_value, max_value, stddev_value, p50_value, p95_value, p99_value, anomaly_count, expected_count, health_pct, processing_timestamp, pipeline_version, alert_count) FROM STDIN (FORMAT binary);
 -- COPY data: 19 bytes
 -- COPY data: 16778 bytes
-DELETE FROM stage_gold WHERE window_start < %s OR window_start >= %s;
--- parameters: [datetime.datetime(2026, 11, 26, 23, 0), datetime.datetime(2026, 11, 27, 1, 0)]
-SELECT COUNT(*) FROM stage_gold;
 DELETE FROM fact_sensor_readings WHERE window_start >= %s AND window_start < %s;
 -- parameters: [datetime.datetime(2026, 11, 26, 23, 0), datetime.datetime(2026, 11, 27, 1, 0)]
 INSERT INTO fact_sensor_readings (sensor_id, sensor_type, location, window_start, window_end, reading_count, avg_value, min_value, max_value, stddev_value, p50_value, p95_value, p99_value, anomaly_count, expected_count, health_pct, processing_timestamp, pipeline_version, alert_count)
