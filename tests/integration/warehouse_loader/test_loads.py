@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from fastapi.testclient import TestClient
 from warehouse_loader.sample import replace_gold, sample_gold
@@ -146,6 +147,45 @@ def test_an_error_inside_the_transaction_leaves_the_previous_contents(
         metric(client, 'loader_loads_total{dialect="postgresql",status="failed"}')
         == failed_before + 1
     )
+
+
+def test_gold_with_a_key_twice_is_rolled_back_and_leaves_the_previous_contents(
+    client: TestClient, settings: LoaderSettings, lake: Lake, gold: pa.Table
+) -> None:
+    # PostgreSQL enforces the fact table's key, so the loader does not count duplicates in
+    # the stage itself: the INSERT fails on the second row of the key, before the dimensions
+    # are touched, and the whole load rolls back.
+    dsn = settings.warehouse_dsn.get_secret_value()
+    assert client.post("/loads", json=body(), headers=AUTH).status_code == 201
+    previous = facts(dsn)
+    with psycopg.connect(dsn) as conn:
+        dims_before = conn.execute("SELECT * FROM dim_sensors ORDER BY sensor_id").fetchall()
+    newest = WINDOW.end - timedelta(minutes=5)  # also the sensor's newest window in the load
+    key = pc.and_(
+        pc.equal(gold["sensor_id"], "sensor-00003"),
+        pc.equal(gold["window_start"], pa.scalar(newest, gold.schema.field("window_start").type)),
+    )
+    twice = gold.filter(key)
+    assert twice.num_rows == 1
+    twice = twice.set_column(
+        twice.schema.get_field_index("location"), "location", pa.array(["moved"], pa.string())
+    )
+    replace_gold(lake.gold_windows, pa.concat_tables([gold, twice]))
+
+    response = client.post("/loads", json=body(), headers=AUTH)
+
+    assert response.status_code == 500, response.text
+    detail = response.json()["detail"]
+    assert "(sensor_id, window_start) key more than once" in detail
+    assert "sensor-00003" in detail
+    assert "previous contents are unchanged" in detail
+    assert facts(dsn) == previous
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT * FROM dim_sensors ORDER BY sensor_id").fetchall() == (
+            dims_before
+        )
+    failed = client.get("/loads", params={"status": "failed"}).json()
+    assert [r["gold_rows"] for r in failed] == [len(previous) + 1]
 
 
 @pytest.mark.parametrize(

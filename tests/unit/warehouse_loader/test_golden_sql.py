@@ -69,11 +69,11 @@ class Recorder:
     def copy(self, sql: str) -> Any:
         class Sink:
             def write(inner, data: bytes) -> None:  # noqa: N805
-                lines = data.count(b"\n")
-                self.log.append(f"-- COPY data: {lines} CSV lines")
+                self.log.append(f"-- COPY data: {len(data)} bytes")
 
         self.log.append(f"{sql};")
         yield Sink()
+        self.rowcount = self.rows  # what COPY reports it stored
 
     def commit(self) -> None:
         self.log.append("COMMIT;")

@@ -117,12 +117,20 @@ def _naive_utc(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
+def within(table: pa.Table, window: Window) -> pa.Table:
+    """The rows whose ``window_start`` lies in ``[window.start, window.end)`` (``table``
+    itself when that is all of them: filtering copies every column)."""
+    start = pa.scalar(_naive_utc(window.start), pa.timestamp("us")).cast(TIMESTAMP)
+    end = pa.scalar(_naive_utc(window.end), pa.timestamp("us")).cast(TIMESTAMP)
+    starts = table["window_start"]
+    inside = pc.and_(pc.greater_equal(starts, start), pc.less(starts, end))
+    return table if pc.all(inside).as_py() else table.filter(inside)
+
+
 def read_gold(lake: Lake, window: Window) -> GoldSlice:
     """Read the window's Gold rows: only the ``window_date`` partitions it touches."""
     location = lake.gold_windows
     fs, root = filesystem(location)
-    start = pa.scalar(_naive_utc(window.start), pa.timestamp("us")).cast(TIMESTAMP)
-    end = pa.scalar(_naive_utc(window.end), pa.timestamp("us")).cast(TIMESTAMP)
     parts: list[pa.Table] = []
     days: list[date] = []
     folders = {partition_folder(day): day for day in window_days(window)}
@@ -130,11 +138,8 @@ def read_gold(lake: Lake, window: Window) -> GoldSlice:
     for folder, entries in found.items():
         path = f"{root}/{folder}"
         files = [entry.path for entry in entries]
-        table = conform(ds.dataset(files, filesystem=fs, format=_PARQUET).to_table(), path)
-        table = table.filter(
-            pc.and_(
-                pc.greater_equal(table["window_start"], start), pc.less(table["window_start"], end)
-            )
+        table = within(
+            conform(ds.dataset(files, filesystem=fs, format=_PARQUET).to_table(), path), window
         )
         if table.num_rows:
             parts.append(table)

@@ -4,12 +4,15 @@ A load, in one transaction::
 
     LOCK fact_sensor_readings               one writer at a time; readers go on
     CREATE TEMPORARY TABLE stage_gold       filled by the dialect (COPY)
-    DELETE FROM stage_gold outside window   Redshift COPYs whole day partitions
+    DELETE FROM stage_gold outside window   Redshift COPYs whole day partitions (PostgreSQL
+                                            COPYs only the window's rows and counts them)
     check: staged rows = Gold rows read, no duplicate (sensor_id, window_start)
-    MERGE dim_sensors, INSERT new dim_time rows
+                                            (PostgreSQL: the fact key is enforced, so
+                                            the INSERT below is the duplicate check)
     DELETE FROM fact_sensor_readings WHERE window_start in window
     INSERT INTO fact_sensor_readings SELECT * FROM stage_gold
     check: inserted rows = Gold rows
+    MERGE dim_sensors, INSERT new dim_time rows
     COMMIT
 
 Any error rolls the whole transaction back, so a failed or killed load leaves the
@@ -55,11 +58,11 @@ def utc_naive(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
-def _unit_case() -> str:
+def _unit_case(sensor_type: str) -> str:
     whens = " ".join(
         f"WHEN '{kind.value}' THEN '{spec.unit}'" for kind, spec in SENSOR_TYPES.items()
     )
-    return f"CASE sensor_type {whens} ELSE NULL END"
+    return f"CASE {sensor_type} {whens} ELSE NULL END"
 
 
 FACT_COLUMNS = ", ".join(FACT_SENSOR_READINGS.column_names)
@@ -70,16 +73,21 @@ COUNT_DUPLICATE_KEYS = (
     f"SELECT COUNT(*) FROM (SELECT sensor_id, window_start FROM {STAGE_GOLD.name} "
     "GROUP BY sensor_id, window_start HAVING COUNT(*) > 1) AS duplicated"
 )
-SELECT_STAGE_SENSORS = f"""SELECT sensor_id, sensor_type, {_unit_case()} AS unit, location,
-    first_window_start, last_window_start
+SELECT_STAGE_SENSORS = f"""SELECT s.sensor_id, s.sensor_type, {_unit_case("s.sensor_type")} AS unit, s.location,
+    span.first_window_start, span.last_window_start
 FROM (
-    SELECT sensor_id, sensor_type, location,
-        MIN(window_start) OVER (PARTITION BY sensor_id) AS first_window_start,
-        MAX(window_start) OVER (PARTITION BY sensor_id) AS last_window_start,
-        ROW_NUMBER() OVER (PARTITION BY sensor_id ORDER BY window_start DESC) AS newest
+    SELECT sensor_id, MIN(window_start) AS first_window_start,
+        MAX(window_start) AS last_window_start
     FROM {STAGE_GOLD.name}
-) AS ranked
-WHERE newest = 1"""
+    GROUP BY sensor_id
+) AS span
+JOIN {STAGE_GOLD.name} AS s
+    ON s.sensor_id = span.sensor_id AND s.window_start = span.last_window_start"""
+"""One row per sensor: its span in the window and the attributes of its newest window.
+
+An aggregate (one group per sensor) joined back to the stage on the newest key, which is
+unique once the stage has passed the duplicate check: no sort of the window's rows.
+"""
 
 
 def _newest(column: str) -> str:
@@ -103,15 +111,17 @@ WHEN NOT MATCHED THEN INSERT ({", ".join(DIM_SENSORS.column_names)})
 VALUES ({", ".join(f"s.{c}" for c in DIM_SENSORS.column_names)})"""
 
 INSERT_DIM_TIME = f"""INSERT INTO {DIM_TIME.name} ({", ".join(DIM_TIME.column_names)})
-SELECT DISTINCT s.window_start, s.window_end, CAST(s.window_start AS DATE),
+SELECT s.window_start, s.window_end, CAST(s.window_start AS DATE),
     EXTRACT(YEAR FROM s.window_start), EXTRACT(QUARTER FROM s.window_start),
     EXTRACT(MONTH FROM s.window_start), EXTRACT(DAY FROM s.window_start),
     EXTRACT(DOW FROM s.window_start), EXTRACT(HOUR FROM s.window_start),
     EXTRACT(MINUTE FROM s.window_start),
     CASE WHEN EXTRACT(DOW FROM s.window_start) IN (0, 6) THEN TRUE ELSE FALSE END
-FROM {STAGE_GOLD.name} AS s
+FROM (SELECT DISTINCT window_start, window_end FROM {STAGE_GOLD.name}) AS s
 LEFT JOIN {DIM_TIME.name} AS d ON d.window_start = s.window_start
 WHERE d.window_start IS NULL"""
+"""The window starts not in ``dim_time`` yet: distinct first (one per 5-minute window),
+then the calendar attributes for those few rows."""
 
 DELETE_FACTS = (
     f"DELETE FROM {FACT_SENSOR_READINGS.name} WHERE window_start >= %s AND window_start < %s"
@@ -185,31 +195,40 @@ class Warehouse:
         with self.transaction() as cursor:
             cursor.execute(self.dialect.lock(FACT_SENSOR_READINGS.name))
             cursor.execute(self.dialect.create_temporary(STAGE_GOLD))
-            self.dialect.fill_stage(cursor, gold)
-            cursor.execute(TRIM_STAGE, bounds)
-            self._check_stage(cursor, gold)
-            cursor.execute(self.dialect.create_temporary_as(STAGE_SENSORS, SELECT_STAGE_SENSORS))
-            cursor.execute(MERGE_DIM_SENSORS)
-            cursor.execute(INSERT_DIM_TIME)
+            staged = self.dialect.fill_stage(cursor, gold)
+            if staged is None:
+                cursor.execute(TRIM_STAGE, bounds)
+                cursor.execute(COUNT_STAGE)
+                staged = int(cursor.fetchone()[0])
+            self._check_stage(cursor, gold, staged)
             cursor.execute(DELETE_FACTS, bounds)
             deleted = cursor.rowcount
             if after_delete is not None:
                 after_delete()
-            cursor.execute(INSERT_FACTS)
+            try:
+                cursor.execute(INSERT_FACTS)
+            except self.dialect.duplicate_key_errors as error:
+                raise LoadError(
+                    f"Gold at {gold.location} has a (sensor_id, window_start) key more than "
+                    f"once in {gold.window} ({' '.join(str(error).split())}); "
+                    "fix Gold, then load again"
+                ) from error
             inserted = cursor.rowcount
             if inserted != gold.rows:
                 raise LoadError(f"inserted {inserted} rows but Gold has {gold.rows}; rolled back")
+            cursor.execute(self.dialect.create_temporary_as(STAGE_SENSORS, SELECT_STAGE_SENSORS))
+            cursor.execute(MERGE_DIM_SENSORS)
+            cursor.execute(INSERT_DIM_TIME)
         return LoadCounts(rows_deleted=deleted, rows_inserted=inserted)
 
-    @staticmethod
-    def _check_stage(cursor: Cursor, gold: GoldSlice) -> None:
-        cursor.execute(COUNT_STAGE)
-        staged = int(cursor.fetchone()[0])
+    def _check_stage(self, cursor: Cursor, gold: GoldSlice, staged: int) -> None:
         if staged != gold.rows:
             raise LoadError(
                 f"staged {staged} rows for {gold.window} but {gold.location} has "
                 f"{gold.rows}; Gold changed during the load or the COPY read other files"
             )
+        if self.dialect.duplicate_key_errors:
+            return  # the fact table's key is enforced: the INSERT fails on a duplicate
         cursor.execute(COUNT_DUPLICATE_KEYS)
         duplicated = int(cursor.fetchone()[0])
         if duplicated:

@@ -101,24 +101,24 @@ CREATE TEMPORARY TABLE stage_gold (
     pipeline_version VARCHAR(64),
     alert_count BIGINT
 ) ON COMMIT DROP;
-COPY stage_gold (sensor_id, sensor_type, location, window_start, window_end, reading_count, avg_value, min_value, max_value, stddev_value, p50_value, p95_value, p99_value, anomaly_count, expected_count, health_pct, processing_timestamp, pipeline_version, alert_count) FROM STDIN (FORMAT csv);
--- COPY data: 36 CSV lines
--- COPY data: 36 CSV lines
-DELETE FROM stage_gold WHERE window_start < %s OR window_start >= %s;
+COPY stage_gold (sensor_id, sensor_type, location, window_start, window_end, reading_count, avg_value, min_value, max_value, stddev_value, p50_value, p95_value, p99_value, anomaly_count, expected_count, health_pct, processing_timestamp, pipeline_version, alert_count) FROM STDIN (FORMAT binary);
+-- COPY data: 19 bytes
+-- COPY data: 16778 bytes
+DELETE FROM fact_sensor_readings WHERE window_start >= %s AND window_start < %s;
 -- parameters: [datetime.datetime(2026, 11, 26, 23, 0), datetime.datetime(2026, 11, 27, 1, 0)]
-SELECT COUNT(*) FROM stage_gold;
-SELECT COUNT(*) FROM (SELECT sensor_id, window_start FROM stage_gold GROUP BY sensor_id, window_start HAVING COUNT(*) > 1) AS duplicated;
+INSERT INTO fact_sensor_readings (sensor_id, sensor_type, location, window_start, window_end, reading_count, avg_value, min_value, max_value, stddev_value, p50_value, p95_value, p99_value, anomaly_count, expected_count, health_pct, processing_timestamp, pipeline_version, alert_count)
+SELECT sensor_id, sensor_type, location, window_start, window_end, reading_count, avg_value, min_value, max_value, stddev_value, p50_value, p95_value, p99_value, anomaly_count, expected_count, health_pct, processing_timestamp, pipeline_version, alert_count FROM stage_gold;
 CREATE TEMPORARY TABLE stage_sensors ON COMMIT DROP AS
-SELECT sensor_id, sensor_type, CASE sensor_type WHEN 'temperature' THEN 'celsius' WHEN 'humidity' THEN 'percent' WHEN 'pressure' THEN 'hPa' WHEN 'vibration' THEN 'g' ELSE NULL END AS unit, location,
-    first_window_start, last_window_start
+SELECT s.sensor_id, s.sensor_type, CASE s.sensor_type WHEN 'temperature' THEN 'celsius' WHEN 'humidity' THEN 'percent' WHEN 'pressure' THEN 'hPa' WHEN 'vibration' THEN 'g' ELSE NULL END AS unit, s.location,
+    span.first_window_start, span.last_window_start
 FROM (
-    SELECT sensor_id, sensor_type, location,
-        MIN(window_start) OVER (PARTITION BY sensor_id) AS first_window_start,
-        MAX(window_start) OVER (PARTITION BY sensor_id) AS last_window_start,
-        ROW_NUMBER() OVER (PARTITION BY sensor_id ORDER BY window_start DESC) AS newest
+    SELECT sensor_id, MIN(window_start) AS first_window_start,
+        MAX(window_start) AS last_window_start
     FROM stage_gold
-) AS ranked
-WHERE newest = 1;
+    GROUP BY sensor_id
+) AS span
+JOIN stage_gold AS s
+    ON s.sensor_id = span.sensor_id AND s.window_start = span.last_window_start;
 MERGE INTO dim_sensors
 USING stage_sensors AS s
 ON dim_sensors.sensor_id = s.sensor_id
@@ -131,17 +131,13 @@ WHEN MATCHED THEN UPDATE SET
 WHEN NOT MATCHED THEN INSERT (sensor_id, sensor_type, unit, location, first_window_start, last_window_start)
 VALUES (s.sensor_id, s.sensor_type, s.unit, s.location, s.first_window_start, s.last_window_start);
 INSERT INTO dim_time (window_start, window_end, calendar_date, calendar_year, calendar_quarter, calendar_month, day_of_month, day_of_week, hour_of_day, minute_of_hour, is_weekend)
-SELECT DISTINCT s.window_start, s.window_end, CAST(s.window_start AS DATE),
+SELECT s.window_start, s.window_end, CAST(s.window_start AS DATE),
     EXTRACT(YEAR FROM s.window_start), EXTRACT(QUARTER FROM s.window_start),
     EXTRACT(MONTH FROM s.window_start), EXTRACT(DAY FROM s.window_start),
     EXTRACT(DOW FROM s.window_start), EXTRACT(HOUR FROM s.window_start),
     EXTRACT(MINUTE FROM s.window_start),
     CASE WHEN EXTRACT(DOW FROM s.window_start) IN (0, 6) THEN TRUE ELSE FALSE END
-FROM stage_gold AS s
+FROM (SELECT DISTINCT window_start, window_end FROM stage_gold) AS s
 LEFT JOIN dim_time AS d ON d.window_start = s.window_start
 WHERE d.window_start IS NULL;
-DELETE FROM fact_sensor_readings WHERE window_start >= %s AND window_start < %s;
--- parameters: [datetime.datetime(2026, 11, 26, 23, 0), datetime.datetime(2026, 11, 27, 1, 0)]
-INSERT INTO fact_sensor_readings (sensor_id, sensor_type, location, window_start, window_end, reading_count, avg_value, min_value, max_value, stddev_value, p50_value, p95_value, p99_value, anomaly_count, expected_count, health_pct, processing_timestamp, pipeline_version, alert_count)
-SELECT sensor_id, sensor_type, location, window_start, window_end, reading_count, avg_value, min_value, max_value, stddev_value, p50_value, p95_value, p99_value, anomaly_count, expected_count, health_pct, processing_timestamp, pipeline_version, alert_count FROM stage_gold;
 COMMIT;
