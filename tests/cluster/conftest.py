@@ -75,18 +75,29 @@ def cluster_ca(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def kafka_as_inspector(kube: Kube, names: None, cluster_ca: Path) -> KafkaSettings:
-    """The in-cluster Kafka as the DLQ inspector's user: it may Describe the events topic and
-    read the DLQ, which is what the accounting needs (the same TLS + SCRAM as every client)."""
+def kafka_as(kube: Kube, user: str, cluster_ca: Path) -> KafkaSettings:
+    """The in-cluster Kafka as one of the release's users (the same TLS + SCRAM as every
+    client; each user may do only what its ACLs say)."""
     return KafkaSettings(
         bootstrap_servers="iotpipe-kafka-bootstrap.iotpipe.svc:9093",
         security_protocol="SASL_SSL",
         sasl_mechanism="SCRAM-SHA-512",
-        sasl_username="iotpipe-dlq-inspector",
-        sasl_password=kube.secret("iotpipe-dlq-inspector", "password"),
+        sasl_username=user,
+        sasl_password=kube.secret(user, "password"),
         ssl_cafile=cluster_ca,
     )
+
+
+@pytest.fixture(scope="session")
+def kafka_as_inspector(kube: Kube, names: None, cluster_ca: Path) -> KafkaSettings:
+    """The DLQ inspector's user: it reads the DLQ (the accounting's dead letters)."""
+    return kafka_as(kube, "iotpipe-dlq-inspector", cluster_ca)
+
+
+@pytest.fixture(scope="session")
+def kafka_as_stream(kube: Kube, names: None, cluster_ca: Path) -> KafkaSettings:
+    """The stream's user: it reads the events topic (the accounting's produced records)."""
+    return kafka_as(kube, "iotpipe-spark", cluster_ca)
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -126,12 +127,25 @@ def lake() -> Lake:
     return Lake(str(LAKE))
 
 
+@dataclass(frozen=True)
+class Readers:
+    """Who counts at the source: each topic is read by a user allowed to read it."""
+
+    events: KafkaSettings
+    dlq: KafkaSettings
+
+
+@pytest.fixture(scope="module")
+def readers(kafka_as_stream: KafkaSettings, kafka_as_inspector: KafkaSettings) -> Readers:
+    return Readers(events=kafka_as_stream, dlq=kafka_as_inspector)
+
+
 def ingested(
-    spark: SparkSession, lake: Lake, kafka: KafkaSettings
+    spark: SparkSession, lake: Lake, kafka: Readers
 ) -> tuple[set[tuple[int, int]], set[tuple[int, int]], set[tuple[int, int]]]:
     """(produced, in Bronze, in the DLQ) offsets of the events topic, counted at the source."""
-    produced, _aborted = asyncio.run(produced_offsets(kafka))
-    letters = asyncio.run(dead_letters(kafka))
+    produced, _aborted = asyncio.run(produced_offsets(kafka.events))
+    letters = asyncio.run(dead_letters(kafka.dlq))
     in_dlq = {(d.source_partition, d.source_offset) for d in letters}
     everything = Window(datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
     try:
@@ -144,7 +158,7 @@ def ingested(
     return produced, in_bronze, in_dlq
 
 
-def wait_drained(spark: SparkSession, lake: Lake, kafka: KafkaSettings, timeout: float) -> None:
+def wait_drained(spark: SparkSession, lake: Lake, kafka: Readers, timeout: float) -> None:
     def drained() -> bool:
         produced, bronze, dlq = ingested(spark, lake, kafka)
         return bool(produced) and produced <= bronze | dlq
@@ -199,10 +213,10 @@ def test_simulator_run_survives_losing_the_stream_driver(kube: Kube) -> None:
 
 
 def test_every_event_reaches_bronze_or_the_dlq(
-    spark: SparkSession, lake: Lake, kafka_as_inspector: KafkaSettings
+    spark: SparkSession, lake: Lake, readers: Readers
 ) -> None:
-    wait_drained(spark, lake, kafka_as_inspector, timeout=900)
-    produced, bronze, dlq = ingested(spark, lake, kafka_as_inspector)
+    wait_drained(spark, lake, readers, timeout=900)
+    produced, bronze, dlq = ingested(spark, lake, readers)
     assert len(produced) == EVENTS
     assert bronze & dlq == set()
     assert bronze | dlq == produced
@@ -210,7 +224,7 @@ def test_every_event_reaches_bronze_or_the_dlq(
 
 
 def test_dead_letters_replay_through_the_inspector(
-    kube: Kube, spark: SparkSession, lake: Lake, kafka_as_inspector: KafkaSettings
+    kube: Kube, spark: SparkSession, lake: Lake, readers: Readers
 ) -> None:
     inspector = kube.service_url("iotpipe-dlq-inspector")
     page = httpx.get(
@@ -244,8 +258,8 @@ def test_dead_letters_replay_through_the_inspector(
     assert again.status_code == 200, again.text
     assert nonzero(again.json()["counts"]) == {"already_replayed": REPLAYED}, again.json()
 
-    wait_drained(spark, lake, kafka_as_inspector, timeout=600)
-    produced, bronze, dlq = ingested(spark, lake, kafka_as_inspector)
+    wait_drained(spark, lake, readers, timeout=600)
+    produced, bronze, dlq = ingested(spark, lake, readers)
     assert len(produced) == EVENTS + REPLAYED
     assert bronze | dlq == produced
 
@@ -284,12 +298,15 @@ def test_the_orchestrator_runs_the_day_and_everything_balances(
     kube: Kube,
     spark: SparkSession,
     lake: Lake,
-    kafka_as_inspector: KafkaSettings,
+    readers: Readers,
     warehouse_dsn: str,
 ) -> None:
     today = datetime.now(UTC).date()
     run_daily(kube, today.isoformat())
-    result: Accounting = account(spark, lake, kafka_as_inspector, warehouse_dsn, Window.day(today))
+    window = Window.day(today)
+    result: Accounting = account(
+        spark, lake, readers.dlq, warehouse_dsn, window, events_kafka=readers.events
+    )
     assert result.failures() == []
     assert result.produced == EVENTS + REPLAYED
     assert result.bronze + sum(result.dlq.values()) == result.produced

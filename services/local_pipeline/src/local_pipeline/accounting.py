@@ -254,11 +254,14 @@ def account(
     window: Window,
     *,
     late_ids: set[str] | None = None,
+    events_kafka: KafkaSettings | None = None,
 ) -> Accounting:
-    """Count every layer of ``window`` from its source and check that they balance."""
+    """Count every layer of ``window`` from its source and check that they balance.
+    ``kafka_settings`` reads the DLQ, ``events_kafka`` (default: the same) the events topic:
+    where each service has its own user, no one user may read both."""
     from pyspark.sql import functions as sf
 
-    produced, aborted = asyncio.run(produced_offsets(kafka_settings))
+    produced, aborted = asyncio.run(produced_offsets(events_kafka or kafka_settings))
     letters = asyncio.run(dead_letters(kafka_settings))
     dlq_types = {(d.source_partition, d.source_offset): d.error_type for d in letters}
 
