@@ -29,7 +29,7 @@ def test_missing_settings_get_a_message_naming_the_variables(
     assert "Traceback" not in result.stderr
     assert "set these environment variables" in result.stderr
     for variable in variables:
-        assert variable in result.stderr, result.stderr
+        assert f"\n  {variable}: " in result.stderr, result.stderr
 
 
 def test_a_nested_setting_is_named_by_its_own_prefix(

@@ -149,7 +149,9 @@ def _variable(cls: type[BaseSettings], where: tuple[int | str, ...]) -> str:
     """The environment variable a validation error's location stands for."""
     prefix, field = str(cls.model_config.get("env_prefix", "")), str(where[0])
     info = cls.model_fields.get(field)
-    nested = info.annotation if info is not None else None
+    if info is None:  # an alias (validation_alias) is the variable's whole name
+        return field.upper()
+    nested = info.annotation
     if isinstance(nested, type) and issubclass(nested, BaseSettings) and len(where) > 1:
         return _variable(nested, where[1:])
     return (prefix + field).upper()
