@@ -12,7 +12,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from iotpipe.output import Output, OutputOption, print_json
+from iotpipe.output import (
+    Output,
+    OutputOption,
+    TabularOutput,
+    TabularOutputOption,
+    print_csv,
+    print_json,
+    stderr,
+)
+from iotpipe.query import help_text
 
 app = typer.Typer(help="IoT pipeline developer tools.", no_args_is_help=True)
 local = typer.Typer(
@@ -103,6 +112,52 @@ def schema(
             raise typer.Exit(1)
     else:
         output.write_text(text)
+
+
+@app.command(epilog=help_text())
+def query(
+    sql: Annotated[str, typer.Argument(help="A DuckDB SQL query over the views below.")],
+    lake: Annotated[
+        str | None,
+        typer.Option(
+            help="The lake's root: a folder or s3a://bucket/prefix (default: LAKE_ROOT).",
+            show_default=False,
+        ),
+    ] = None,
+    output: TabularOutputOption = TabularOutput.TABLE,
+    max_rows: Annotated[
+        int, typer.Option(min=1, help="Rows the table shows at most (json and csv: all).")
+    ] = 100,
+) -> None:
+    """Ad-hoc SQL over the lake's Bronze, Silver, Gold and DLQ Parquet with DuckDB.
+
+    Each view reads its table's committed Parquet files, partition columns included (event_date and event_hour; window_date; dead_lettered_date); times are UTC. Exits 1 when the query fails, 2 for bad arguments. Needs the query extra: iotpipe\\[query].
+    """
+    from iotpipe.lake import Lake
+    from iotpipe.query import QueryError, plain, run
+    from iotpipe.settings import LakeSettings, from_environment
+
+    root = Lake(lake.rstrip("/")) if lake else Lake.from_settings(from_environment(LakeSettings))
+    try:
+        result = run(root, sql)
+    except QueryError as exc:
+        stderr.print(f"query failed: {exc}", style="red", markup=False, highlight=False)
+        raise typer.Exit(1) from None
+    for name in result.missing:
+        stderr.print(f"note: the lake at {root.root} has no {name} data", markup=False)
+    if output is TabularOutput.JSON:
+        print_json([dict(zip(result.columns, map(plain, row), strict=True)) for row in result.rows])
+    elif output is TabularOutput.CSV:
+        print_csv(result.columns, ([plain(v) for v in row] for row in result.rows))
+    else:
+        table = Table(*result.columns, show_lines=False)
+        for shown, row in enumerate(result.rows):
+            if shown == max_rows:
+                rest = 1 + sum(1 for _ in result.rows)
+                stderr.print(f"({rest:,} more rows: --max-rows, or --output csv for all)")
+                break
+            table.add_row(*("NULL" if v is None else str(v) for v in row))
+        console.print(table)
 
 
 if __name__ == "__main__":

@@ -56,7 +56,7 @@ from pyspark.sql import functions as sf
 
 from iotpipe import dlq
 from iotpipe.contract import ErrorType, EventTimeBounds
-from iotpipe.lake import EVENT_PARTITIONS, Lake
+from iotpipe.lake import DLQ_PARTITIONS, EVENT_PARTITIONS, Lake
 from iotpipe.logging import configure_logging
 from iotpipe.settings import ContractSettings, KafkaSettings, LakeSettings
 from spark_jobs import stream_metrics
@@ -583,7 +583,7 @@ class BronzeStream:
             .load()
         )
         return self._sink_query(
-            dead_letter_rows(letters), "dlq_lake", self.lake.dlq, ["dead_lettered_date"]
+            dead_letter_rows(letters), "dlq_lake", self.lake.dlq, list(DLQ_PARTITIONS)
         )
 
     def start_summary(self) -> StreamingQuery:
