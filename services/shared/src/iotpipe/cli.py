@@ -32,13 +32,17 @@ console = Console()
 
 
 @local.command()
-def up() -> None:
-    """Start Kafka (KRaft, topics created) and PostgreSQL; harmless when already up."""
+def up(output: OutputOption = Output.TABLE) -> None:
+    """Start Kafka (KRaft, topics created) and PostgreSQL; harmless when already up
+    (--output json: {started, components})."""
     from iotpipe.local.stack import LocalStack
 
     stack = LocalStack.load()
-    with console.status("starting..."):
+    with stderr.status("starting..."):
         started = stack.up()
+    if output is Output.JSON:
+        print_json({"started": started, "components": _status_rows(stack)})
+        return
     console.print(f"started: {', '.join(started)}" if started else "already running")
     _status_table(stack)
 
@@ -59,19 +63,31 @@ def status(output: OutputOption = Output.TABLE) -> None:
 
     stack = LocalStack.load()
     if output is Output.JSON:
-        keys = ("component", "state", "address", "pid")
-        print_json([dict(zip(keys, row, strict=True)) for row in stack.status()])
+        print_json(_status_rows(stack))
         return
     _status_table(stack)
 
 
 @local.command()
-def env() -> None:
-    """Print `export` lines that point a service at the local stack."""
+def env(output: OutputOption = Output.TABLE) -> None:
+    """Print `export` lines that point a service at the local stack (--output json: an
+    object of the variables)."""
     from iotpipe.local.stack import LocalStack
 
-    for key, value in LocalStack.load().env().items():
+    variables = LocalStack.load().env()
+    if output is Output.JSON:
+        print_json(variables)
+        return
+    for key, value in variables.items():
         print(f"export {key}={value}")
+
+
+def _status_rows(stack: object) -> list[dict[str, str]]:
+    from iotpipe.local.stack import LocalStack
+
+    assert isinstance(stack, LocalStack)
+    keys = ("component", "state", "address", "pid")
+    return [dict(zip(keys, row, strict=True)) for row in stack.status()]
 
 
 def _status_table(stack: object) -> None:
