@@ -6,6 +6,7 @@ Then the loader is killed inside its transaction, and the books still balance.""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,8 +14,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from local_pipeline.accounting import DLQ_TYPE_OF, Accounting, warehouse_counts, window_of
+from local_pipeline.accounting import (
+    DLQ_TYPE_OF,
+    Accounting,
+    injections,
+    warehouse_counts,
+    window_of,
+)
 from local_pipeline.pipeline import LocalPipeline, Scenario
+from local_pipeline.report import document
 from local_pipeline.services import Services
 from pyspark.sql import SparkSession
 from sensor_simulator.config import MalformedKind
@@ -114,6 +122,35 @@ def test_every_layer_balances(ran: Ran) -> None:
     assert c.sensor_dropouts > 0
     assert c.dropped_readings > 0
     assert acc.latency_s["p50"] <= acc.latency_s["p95"]
+
+
+def test_the_report_as_json_holds_the_same_numbers(ran: Ran) -> None:
+    """What ``local-pipeline demo --output json`` prints for this run, parsed back."""
+    acc, pipeline = ran.accounting, ran.pipeline
+    assert pipeline.run is not None
+    dropouts = Counter(str(e["sensor_id"]) for e in injections(pipeline.truth_dir, "dropout"))
+    report = json.loads(json.dumps(document(acc, pipeline, SCENARIO.redeliver, dropouts, {})))
+    assert report["balanced"] is True
+    assert (report["produced"], report["bronze"]) == (acc.produced, acc.bronze)
+    assert (
+        report["dlq"]["total"]
+        == sum(acc.dlq.values())
+        == sum(pipeline.run.counters.malformed.values())
+    )
+    assert {k: report["dlq"][k] for k in acc.dlq} == dict(acc.dlq)
+    assert report["silver"]["rows"] == acc.silver
+    assert report["silver"]["duplicates_removed"] == acc.duplicates
+    assert report["silver"]["anomalies"] == acc.anomalies
+    assert report["gold"] == {"windows": acc.gold_windows, "readings": acc.silver}
+    assert report["warehouse"]["rows"] == acc.gold_windows
+    assert report["simulator"]["delivered"] == SCENARIO.events
+    assert {layer: g["verdict"] for layer, g in report["gates"].items()} == {
+        "silver": "pass",
+        "gold": "pass",
+    }
+    assert [c["name"] for c in report["checks"]] == [c.name for c in acc.checks]
+    assert all(c["ok"] for c in report["checks"])
+    assert len(report["least_healthy"]) == 5
 
 
 def test_loader_killed_inside_its_transaction_changes_nothing(ran: Ran, tmp_path: Path) -> None:
