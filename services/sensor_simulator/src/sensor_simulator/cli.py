@@ -24,6 +24,7 @@ from rich.table import Table
 
 from iotpipe.contract import SensorType
 from iotpipe.output import Output, OutputOption, print_json
+from iotpipe.settings import from_environment
 from sensor_simulator.config import EngineSettings, MalformedKind, RunConfig, RunState
 from sensor_simulator.replay import ReplayError, rows_from_bytes
 from sensor_simulator.runs import Run, RunManager, RunStatus
@@ -140,7 +141,7 @@ async def _drive(start: Callable[[RunManager], Awaitable[Run]], total: int | Non
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    current = await start(RunManager(EngineSettings()))
+    current = await start(RunManager(from_environment(EngineSettings)))
     loop.create_task(stop.wait()).add_done_callback(lambda _: current.request_stop())
     columns = [
         TextColumn("[bold]{task.description}"),
@@ -183,3 +184,7 @@ def _counters(status: RunStatus) -> None:
     if status.ground_truth:
         table.add_row("ground truth", status.ground_truth)
     Console().print(table)
+
+
+if __name__ == "__main__":
+    app()

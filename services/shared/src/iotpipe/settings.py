@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ssl
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -115,12 +116,12 @@ class LakeSettings(BaseSettings):
 S = TypeVar("S", bound=BaseSettings)
 
 
-def from_environment(cls: type[S]) -> S:
+def from_environment(cls: type[S], build: Callable[[], S] | None = None) -> S:
     """``cls()`` for a program's entry point: settings from the environment, or, when one is
     missing or invalid, a message naming each environment variable and exit status 2 (not a
-    traceback)."""
+    traceback). ``build`` makes the settings another way (e.g. from the command line too)."""
     try:
-        return cls()
+        return build() if build is not None else cls()
     except ValidationError as exc:
         failed = _settings_class(cls, exc.title)  # a nested one's default factory may fail
         lines = [f"  {_variable(failed, error['loc'])}: {error['msg']}" for error in exc.errors()]

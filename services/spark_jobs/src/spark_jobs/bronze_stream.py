@@ -58,7 +58,7 @@ from iotpipe import dlq
 from iotpipe.contract import ErrorType, EventTimeBounds
 from iotpipe.lake import DLQ_PARTITIONS, EVENT_PARTITIONS, Lake
 from iotpipe.logging import configure_logging
-from iotpipe.settings import ContractSettings, KafkaSettings, LakeSettings
+from iotpipe.settings import ContractSettings, KafkaSettings, LakeSettings, from_environment
 from spark_jobs import stream_metrics
 from spark_jobs.classify import ERROR_DETAIL, ERROR_TYPE, judge, prepare
 from spark_jobs.schemas import BRONZE, KAFKA_METADATA
@@ -652,7 +652,10 @@ def run(settings: BronzeSettings, spark: SparkSession | None = None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    settings = CliApp.run(BronzeSettings, cli_args=list(sys.argv[1:] if argv is None else argv))
+    args = list(sys.argv[1:] if argv is None else argv)
+    settings = from_environment(BronzeSettings, lambda: CliApp.run(BronzeSettings, cli_args=args))
+    for environment in (KafkaSettings, LakeSettings, ContractSettings):
+        from_environment(environment)  # what BronzeStream reads: a bad one exits before Spark
     configure_logging(settings.log_level, json=False, service=JOB)
     return run(settings)
 
