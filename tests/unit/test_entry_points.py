@@ -3,11 +3,9 @@ one) says which variables to set and exits 2, no traceback."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
+
+from tests.cli import run_module
 
 SERVICES = [
     ("warehouse_loader", ["LOADER_API_TOKEN", "LOADER_WAREHOUSE_DSN"]),
@@ -17,7 +15,16 @@ SERVICES = [
 ]
 
 
-PREFIXES = ("LOADER_", "DLQ_", "SIMULATOR_", "QUALITY_", "KAFKA_", "ORCHESTRATOR_", "MEDALLION_")
+PREFIXES = (
+    "LOADER_",
+    "WAREHOUSE_DSN",
+    "DLQ_",
+    "SIMULATOR_",
+    "QUALITY_",
+    "KAFKA_",
+    "ORCHESTRATOR_",
+    "MEDALLION_",
+)
 
 COMMANDS = [
     (["warehouse_loader", "load", "2026-11-26"], {}, ["LOADER_API_TOKEN", "LOADER_WAREHOUSE_DSN"]),
@@ -47,10 +54,7 @@ COMMANDS = [
 
 def run_without_settings(args: list[str], extra: dict[str, str]) -> str:
     """``python -m ARGS`` without the pipeline's variables (plus ``extra``): its stderr."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(PREFIXES)} | extra
-    result = subprocess.run(
-        [sys.executable, "-m", *args], env=env, capture_output=True, text=True, timeout=120
-    )
+    result = run_module(args, drop=PREFIXES, env=extra, timeout=120)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     assert "set these environment variables" in result.stderr

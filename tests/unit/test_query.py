@@ -7,10 +7,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import shutil
 import subprocess
-import sys
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +23,7 @@ from warehouse_loader.sample import sample_gold, write_gold
 from iotpipe.gate_client import Layer
 from iotpipe.lake import DLQ_PARTITIONS, Lake
 from iotpipe.windows import Window
+from tests.cli import run_module
 from tests.integration.quality_gate.lakedata import readings, write
 
 BRONZE_WINDOW = Window.parse("2026-11-26T22:00:00Z--2026-11-27T01:00:00Z")
@@ -33,16 +32,8 @@ GOLD_START = datetime(2026, 11, 26, 20, 0, tzinfo=UTC)
 
 
 def query(*args: str, lake: Lake | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKE_")}
-    if lake is not None:
-        env["LAKE_ROOT"] = lake.root
-    return subprocess.run(
-        [sys.executable, "-m", "iotpipe", "query", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    env = {"LAKE_ROOT": lake.root} if lake is not None else {}
+    return run_module(["iotpipe", "query", *args], drop=("LAKE_",), env=env, timeout=120)
 
 
 def rows(sql: str, lake: Lake) -> list[dict[str, object]]:
@@ -200,13 +191,7 @@ def test_errors_exit_1_without_a_traceback(lake: Lake, tmp_path: Path) -> None:
 
 
 def test_help_lists_the_views_and_examples() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "iotpipe", "query", "--help"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=os.environ | {"COLUMNS": "200"},
-    )
+    result = run_module(["iotpipe", "query", "--help"], env={"COLUMNS": "200"}, timeout=60)
     assert result.returncode == 0
     for view in ("bronze", "silver", "gold", "gold_location_hourly", "gold_daily", "dlq"):
         assert f" {view}: " in result.stdout

@@ -4,9 +4,7 @@ real Parquet in a lake folder; ``--output json`` parsed back."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 
 import pytest
 from quality_gate.suites import suite_names
@@ -14,6 +12,7 @@ from quality_gate.suites import suite_names
 from iotpipe.gate_client import Layer
 from iotpipe.lake import Lake
 from iotpipe.windows import Window
+from tests.cli import run_module
 
 from . import lakedata
 from .conftest import TOKEN
@@ -24,15 +23,8 @@ HOUR = Window.parse("2026-11-20T10")
 
 
 def gate(lake: Lake, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("QUALITY_", "LAKE_"))}
-    env |= {"QUALITY_API_TOKEN": TOKEN, "LAKE_ROOT": lake.root, "QUALITY_ENGINE": "pandas"}
-    return subprocess.run(
-        [sys.executable, "-m", "quality_gate", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    env = {"QUALITY_API_TOKEN": TOKEN, "LAKE_ROOT": lake.root, "QUALITY_ENGINE": "pandas"}
+    return run_module(["quality_gate", *args], drop=("QUALITY_", "LAKE_"), env=env, timeout=600)
 
 
 def test_run_as_json_passes_a_clean_window_and_fails_a_broken_one(lake: Lake) -> None:

@@ -4,9 +4,7 @@ PostgreSQL, the test lake's Gold and the fake gate; exit codes 0 / 1 / 2."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 
 import psycopg
 import pyarrow as pa
@@ -14,6 +12,7 @@ import pytest
 from warehouse_loader.settings import LoaderSettings
 
 from iotpipe.gate_client import Verdict
+from tests.cli import run_module
 
 from .conftest import SENSORS, TOKEN, WINDOW, GateServer, facts, gold_rows
 
@@ -26,11 +25,6 @@ ROWS = 24 * SENSORS
 def loader(settings: LoaderSettings, *args: str) -> subprocess.CompletedProcess[str]:
     """``python -m warehouse_loader ARGS`` configured like the service, from the environment."""
     env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("LOADER_", "LAKE_")) and k != "WAREHOUSE_DSN"
-    }
-    env |= {
         "LOADER_API_TOKEN": TOKEN,
         "LOADER_WAREHOUSE_DSN": settings.warehouse_dsn.get_secret_value(),
         "LOADER_QUALITY_GATE_URL": str(settings.quality_gate_url),
@@ -38,12 +32,8 @@ def loader(settings: LoaderSettings, *args: str) -> subprocess.CompletedProcess[
         "LOADER_LOG_JSON": "false",
         "LAKE_ROOT": settings.lake.root,
     }
-    return subprocess.run(
-        [sys.executable, "-m", "warehouse_loader", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    return run_module(
+        ["warehouse_loader", *args], drop=("LOADER_", "LAKE_", "WAREHOUSE_DSN"), env=env
     )
 
 
