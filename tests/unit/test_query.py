@@ -190,6 +190,16 @@ def test_errors_exit_1_without_a_traceback(lake: Lake, tmp_path: Path) -> None:
     )
 
 
+def test_an_unreadable_file_is_an_error_naming_the_table(tmp_path: Path, gold: pa.Table) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    write_gold(lake.gold_windows, gold)
+    (Path(lake.gold_windows) / "window_date=2026-11-26" / "part-99.parquet").write_bytes(b"PAR1")
+    broken = query("SELECT count(*) FROM gold", lake=lake)
+    assert broken.returncode == 1
+    assert "Traceback" not in broken.stderr
+    assert f"cannot read gold at {lake.gold_windows}" in " ".join(broken.stderr.split())
+
+
 def test_help_lists_the_views_and_examples() -> None:
     result = run_module(["iotpipe", "query", "--help"], env={"COLUMNS": "200"}, timeout=60)
     assert result.returncode == 0

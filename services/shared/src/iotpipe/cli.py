@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -22,6 +22,9 @@ from iotpipe.output import (
     stderr,
 )
 from iotpipe.query import help_text
+
+if TYPE_CHECKING:
+    from iotpipe.query import Result
 
 app = typer.Typer(help="IoT pipeline developer tools.", no_args_is_help=True)
 local = typer.Typer(
@@ -150,7 +153,7 @@ def query(
     Each view reads its table's committed Parquet files, partition columns included (event_date and event_hour; window_date; dead_lettered_date); times are UTC. Exits 1 when the query fails, 2 for bad arguments. Needs the query extra: iotpipe\\[query].
     """
     from iotpipe.lake import Lake
-    from iotpipe.query import QueryError, plain, run
+    from iotpipe.query import QueryError, run
     from iotpipe.settings import LakeSettings, from_environment
 
     root = Lake(lake.rstrip("/")) if lake else Lake.from_settings(from_environment(LakeSettings))
@@ -161,6 +164,16 @@ def query(
         raise typer.Exit(1) from None
     for name in result.missing:
         stderr.print(f"note: the lake at {root.root} has no {name} data", markup=False)
+    try:
+        _print_rows(result, output, max_rows)
+    except QueryError as exc:
+        stderr.print(f"query failed: {exc}", style="red", markup=False, highlight=False)
+        raise typer.Exit(1) from None
+
+
+def _print_rows(result: Result, output: TabularOutput, max_rows: int) -> None:
+    from iotpipe.query import plain
+
     if output is TabularOutput.JSON:
         print_json([dict(zip(result.columns, map(plain, row), strict=True)) for row in result.rows])
     elif output is TabularOutput.CSV:

@@ -149,12 +149,15 @@ def connect() -> duckdb.DuckDBPyConnection:
 
 def run(lake: Lake, sql: str, *, batch: int = 10_000) -> Result:
     """Run ``sql`` with the lake's views; rows are fetched ``batch`` at a time."""
+    con = connect()  # first: it says what to install when DuckDB is missing
     import duckdb
 
-    con = connect()
     missing = []
     for view in named_views(sql):
-        found = dataset(lake, view)
+        try:
+            found = dataset(lake, view)
+        except (OSError, ValueError) as exc:  # Arrow's IO errors and ArrowInvalid
+            raise QueryError(f"cannot read {view.name} at {view.location(lake)}: {exc}") from None
         if found is None:
             missing.append(view.name)
             continue
@@ -163,8 +166,8 @@ def run(lake: Lake, sql: str, *, batch: int = 10_000) -> Result:
         cursor = con.execute(sql)
     except duckdb.Error as exc:
         if missing:
-            found = f"the lake at {lake.root} has no {', '.join(missing)} data"
-            raise QueryError(f"{found}: {exc}") from None
+            absent = f"the lake at {lake.root} has no {', '.join(missing)} data"
+            raise QueryError(f"{absent}: {exc}") from None
         raise QueryError(str(exc)) from None
     columns = [column[0] for column in cursor.description or []]
 
@@ -172,6 +175,8 @@ def run(lake: Lake, sql: str, *, batch: int = 10_000) -> Result:
         try:
             while chunk := cursor.fetchmany(batch):
                 yield from chunk
+        except duckdb.Error as exc:  # a failure while the rows stream in
+            raise QueryError(str(exc)) from None
         finally:
             con.close()
 
