@@ -30,6 +30,7 @@ from sensor_simulator.config import MalformedKind
 from iotpipe.local import Postgres, process
 from iotpipe.settings import KafkaSettings
 from iotpipe.windows import Window
+from tests.cli import run_module
 
 from ..integration.warehouse_loader.crash import LoaderConfig, loader_paused_after_delete
 from .conftest import pipeline_for
@@ -151,6 +152,28 @@ def test_the_report_as_json_holds_the_same_numbers(ran: Ran) -> None:
     assert [c["name"] for c in report["checks"]] == [c.name for c in acc.checks]
     assert all(c["ok"] for c in report["checks"])
     assert len(report["least_healthy"]) == 5
+
+
+def test_iotpipe_query_counts_the_lake_the_jobs_wrote(ran: Ran) -> None:
+    """``iotpipe query`` over the Spark-written lake (Bronze from the streaming sink, with its
+    log) agrees with the run's independent accounting."""
+    acc = ran.accounting
+    sql = (
+        "SELECT (SELECT count(*) FROM bronze) AS bronze, (SELECT count(*) FROM silver) AS silver, "
+        "(SELECT count(*) FILTER (is_anomaly) FROM silver) AS anomalies, "
+        "(SELECT count(*) FROM gold) AS windows, (SELECT sum(reading_count) FROM gold) AS readings"
+    )
+    result = run_module(["iotpipe", "query", sql, "--lake", ran.pipeline.lake.root, "-o", "json"])
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [
+        {
+            "bronze": acc.bronze,
+            "silver": acc.silver,
+            "anomalies": acc.anomalies["total"],
+            "windows": acc.gold_windows,
+            "readings": acc.gold_readings,
+        }
+    ]
 
 
 def test_loader_killed_inside_its_transaction_changes_nothing(ran: Ran, tmp_path: Path) -> None:
