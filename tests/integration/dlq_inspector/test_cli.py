@@ -69,6 +69,15 @@ async def test_cli_lists_and_replays_through_the_service(dlq: DlqEnv) -> None:
             "refused": 1,
         }
         assert [r["id"] for r in job["results"] if r["result"] == "refused"] == [ids[-1]]
+        partition, offset = ids[-1].split(":")
+        shown = await asyncio.to_thread(
+            runner.invoke,
+            cli,
+            ["show", partition, offset, "--url", url, "--token", TOKEN, "-o", "json"],
+        )
+        assert shown.exit_code == 0, shown.output
+        message = json.loads(shown.stdout)
+        assert (message["id"], message["error_type"]) == (ids[-1], "malformed_json")
         stats = await asyncio.to_thread(
             runner.invoke, cli, ["stats", "--url", url, "--output", "json"]
         )
