@@ -6,6 +6,7 @@ Then the loader is killed inside its transaction, and the books still balance.""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,8 +14,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from local_pipeline.accounting import DLQ_TYPE_OF, Accounting, warehouse_counts, window_of
+from local_pipeline.accounting import (
+    DLQ_TYPE_OF,
+    Accounting,
+    injections,
+    warehouse_counts,
+    window_of,
+)
 from local_pipeline.pipeline import LocalPipeline, Scenario
+from local_pipeline.report import document
 from local_pipeline.services import Services
 from pyspark.sql import SparkSession
 from sensor_simulator.config import MalformedKind
@@ -22,6 +30,7 @@ from sensor_simulator.config import MalformedKind
 from iotpipe.local import Postgres, process
 from iotpipe.settings import KafkaSettings
 from iotpipe.windows import Window
+from tests.cli import run_module
 
 from ..integration.warehouse_loader.crash import LoaderConfig, loader_paused_after_delete
 from .conftest import pipeline_for
@@ -114,6 +123,57 @@ def test_every_layer_balances(ran: Ran) -> None:
     assert c.sensor_dropouts > 0
     assert c.dropped_readings > 0
     assert acc.latency_s["p50"] <= acc.latency_s["p95"]
+
+
+def test_the_report_as_json_holds_the_same_numbers(ran: Ran) -> None:
+    """What ``local-pipeline demo --output json`` prints for this run, parsed back."""
+    acc, pipeline = ran.accounting, ran.pipeline
+    assert pipeline.run is not None
+    dropouts = Counter(str(e["sensor_id"]) for e in injections(pipeline.truth_dir, "dropout"))
+    report = json.loads(json.dumps(document(acc, pipeline, SCENARIO.redeliver, dropouts, {})))
+    assert report["balanced"] is True
+    assert (report["produced"], report["bronze"]) == (acc.produced, acc.bronze)
+    assert (
+        report["dlq"]["total"]
+        == sum(acc.dlq.values())
+        == sum(pipeline.run.counters.malformed.values())
+    )
+    assert {k: report["dlq"][k] for k in acc.dlq} == dict(acc.dlq)
+    assert report["silver"]["rows"] == acc.silver
+    assert report["silver"]["duplicates_removed"] == acc.duplicates
+    assert report["silver"]["anomalies"] == acc.anomalies
+    assert report["gold"] == {"windows": acc.gold_windows, "readings": acc.silver}
+    assert report["warehouse"]["rows"] == acc.gold_windows
+    assert report["simulator"]["delivered"] == SCENARIO.events
+    assert {layer: g["verdict"] for layer, g in report["gates"].items()} == {
+        "silver": "pass",
+        "gold": "pass",
+    }
+    assert [c["name"] for c in report["checks"]] == [c.name for c in acc.checks]
+    assert all(c["ok"] for c in report["checks"])
+    assert len(report["least_healthy"]) == 5
+
+
+def test_iotpipe_query_counts_the_lake_the_jobs_wrote(ran: Ran) -> None:
+    """``iotpipe query`` over the Spark-written lake (Bronze from the streaming sink, with its
+    log) agrees with the run's independent accounting."""
+    acc = ran.accounting
+    sql = (
+        "SELECT (SELECT count(*) FROM bronze) AS bronze, (SELECT count(*) FROM silver) AS silver, "
+        "(SELECT count(*) FILTER (is_anomaly) FROM silver) AS anomalies, "
+        "(SELECT count(*) FROM gold) AS windows, (SELECT sum(reading_count) FROM gold) AS readings"
+    )
+    result = run_module(["iotpipe", "query", sql, "--lake", ran.pipeline.lake.root, "-o", "json"])
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [
+        {
+            "bronze": acc.bronze,
+            "silver": acc.silver,
+            "anomalies": acc.anomalies["total"],
+            "windows": acc.gold_windows,
+            "readings": acc.gold_readings,
+        }
+    ]
 
 
 def test_loader_killed_inside_its_transaction_changes_nothing(ran: Ran, tmp_path: Path) -> None:

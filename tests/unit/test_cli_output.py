@@ -25,3 +25,13 @@ def test_an_unknown_output_format_is_refused() -> None:
     result = CliRunner().invoke(app, ["local", "status", "--output", "yaml"])
     assert result.exit_code == 2
     assert "yaml" in result.output
+
+
+def test_local_env_as_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IOTPIPE_STATE_DIR", str(tmp_path / "state"))
+    as_json = CliRunner().invoke(app, ["local", "env", "--output", "json"])
+    assert as_json.exit_code == 0, as_json.output
+    variables = json.loads(as_json.stdout)
+    assert variables["IOTPIPE_STATE_DIR"] == str(tmp_path / "state")
+    exports = CliRunner().invoke(app, ["local", "env"]).stdout.splitlines()
+    assert exports == [f"export {key}={value}" for key, value in variables.items()]

@@ -59,6 +59,33 @@ async def test_cli_lists_and_replays_through_the_service(dlq: DlqEnv) -> None:
         assert [item["id"] for item in page["items"]] == [ids[-1]]
         assert page["next_cursor"]
 
+        patch = orjson.dumps({"unit": "celsius"}).decode()
+        args = ["replay", *ids, "--url", url, "--token", TOKEN, "--patch", patch]
+        dry = await asyncio.to_thread(runner.invoke, cli, [*args, "--dry-run", "--output", "json"])
+        assert dry.exit_code == 0, dry.output
+        job = json.loads(dry.stdout)
+        assert {k: n for k, n in job["counts"].items() if n} == {
+            "would_replay": len(letters),
+            "refused": 1,
+        }
+        assert [r["id"] for r in job["results"] if r["result"] == "refused"] == [ids[-1]]
+        partition, offset = ids[-1].split(":")
+        shown = await asyncio.to_thread(
+            runner.invoke,
+            cli,
+            ["show", partition, offset, "--url", url, "--token", TOKEN, "-o", "json"],
+        )
+        assert shown.exit_code == 0, shown.output
+        message = json.loads(shown.stdout)
+        assert (message["id"], message["error_type"]) == (ids[-1], "malformed_json")
+        stats = await asyncio.to_thread(
+            runner.invoke, cli, ["stats", "--url", url, "--output", "json"]
+        )
+        assert stats.exit_code == 0, stats.output
+        counted = json.loads(stats.stdout)
+        assert (counted["total"], counted["replayed"]) == (len(ids), 0)
+        assert counted["by_error_type"]["malformed_json"]["total"] == 1
+
         replayed = await asyncio.to_thread(
             runner.invoke,
             cli,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -60,3 +61,24 @@ def test_empty_bronze_is_a_miss(receiver: Receiver, local_env: dict[str, str]) -
     assert result.exit_code == 1
     [text] = receiver.texts()
     assert "has no data files" in text
+
+
+def test_freshness_as_json(receiver: Receiver, local_env: dict[str, str]) -> None:
+    lake = Path(local_env["LAKE_ROOT"])
+    bronze_file(lake, minutes_old=5)
+    fresh = CliRunner().invoke(app, ["check-freshness", "--output", "json"], env=local_env)
+    assert fresh.exit_code == 0, fresh.output
+    report = json.loads(fresh.stdout)
+    assert (report["kind"], report["ok"], report["failures"]) == ("freshness", True, [])
+    assert report["location"] == str(lake / "bronze" / "sensor_readings")
+    assert 4.5 < report["age_minutes"] < 6.5
+    assert report["sla_minutes"] == 30
+
+    bronze_file(lake, minutes_old=45)
+    stale = CliRunner().invoke(app, ["check-freshness", "-o", "json"], env=local_env)
+    assert stale.exit_code == 1
+    report = json.loads(stale.stdout)
+    assert report["ok"] is False
+    assert 44.5 < report["age_minutes"] < 46.5
+    [failure] = report["failures"]
+    assert "STALE" in failure

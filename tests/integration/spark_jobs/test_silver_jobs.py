@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import math
 import random
 from datetime import timedelta
@@ -127,12 +130,21 @@ def first_run(lake: Lake, spark: Any) -> list[tuple[Any, ...]]:
     """The job run through its command line, as the SparkApplication runs it."""
     mp = pytest.MonkeyPatch()
     mp.setenv("MEDALLION_PIPELINE_VERSION", "test-version")
+    printed = io.StringIO()
     try:
-        argv = ["--window", str(WINDOW), "--lake-root", lake.root]
-        assert bronze_to_silver.main(argv) == 0
+        argv = ["--window", str(WINDOW), "--lake-root", lake.root, "--output", "json"]
+        with contextlib.redirect_stdout(printed):
+            assert bronze_to_silver.main(argv) == 0
     finally:
         mp.undo()
-    return table_rows(spark, lake.silver)
+    rows = table_rows(spark, lake.silver)
+    report = json.loads(printed.getvalue())  # the job's report, as --output json prints it
+    assert (report["job"], report["window"]) == ("bronze_to_silver", str(WINDOW))
+    assert report["counts"]["silver_rows"] == len(rows)
+    assert report["partitions"] == sorted(
+        p.relative_to(lake.silver).as_posix() for p in Path(lake.silver).glob("*/*")
+    )
+    return rows
 
 
 @pytest.fixture(scope="module")

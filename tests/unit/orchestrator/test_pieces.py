@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from orchestrator.cli import window_document
 from orchestrator.freshness import Freshness, newest_file_time
 from orchestrator.metrics import push_run
-from orchestrator.pipeline import app_name
+from orchestrator.pipeline import StepFailed, WindowResult, app_name
 from orchestrator.sparkapps import state_of
 
 from iotpipe.windows import Window
@@ -65,3 +67,33 @@ def test_failed_run_does_not_push_a_last_success() -> None:
     assert registry.get_sample_value("orchestrator_last_success_timestamp_seconds") is None
     ok = push_run(None, "daily", success=True)
     assert ok.get_sample_value("orchestrator_last_success_timestamp_seconds") is not None
+
+
+def test_a_window_outcome_as_json() -> None:
+    day = Window.parse("2026-11-02")
+    failed = WindowResult(
+        day,
+        ok=False,
+        applications=["iotpipe-bronze-to-silver-20261102"],
+        error=StepFailed("silver-to-gold", "test operator: FAILED"),
+    )
+    loaded = WindowResult(day, ok=True, load={"id": "load-1", "rows_inserted": 960})
+    documents = json.loads(json.dumps([window_document(failed), window_document(loaded)]))
+    assert documents == [
+        {
+            "window": "2026-11-02T00:00:00Z--2026-11-03T00:00:00Z",
+            "ok": False,
+            "applications": ["iotpipe-bronze-to-silver-20261102"],
+            "load": None,
+            "failed_step": "silver-to-gold",
+            "error": "test operator: FAILED",
+        },
+        {
+            "window": "2026-11-02T00:00:00Z--2026-11-03T00:00:00Z",
+            "ok": True,
+            "applications": [],
+            "load": {"id": "load-1", "rows_inserted": 960},
+            "failed_step": None,
+            "error": None,
+        },
+    ]

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from iotpipe.contract import ErrorType
-from iotpipe.output import Output, OutputOption, print_json
+from iotpipe.output import Output, OutputOption, fields_table, print_json, stderr
 
 app = typer.Typer(
     help="DLQ inspector: list, inspect and replay dead-lettered sensor events.",
@@ -125,17 +125,31 @@ def show(
     offset: int,
     url: Url = DEFAULT_URL,
     token: Token = None,
+    output: OutputOption = Output.TABLE,
 ) -> None:
     """Show one dead letter: error, source coordinates and its bytes (needs a token)."""
     with _client(url, token) as client:
-        console.print_json(json.dumps(_call(client, "GET", f"/dlq/messages/{partition}/{offset}")))
+        message = _call(client, "GET", f"/dlq/messages/{partition}/{offset}")
+    if output is Output.JSON:
+        print_json(message)
+        return
+    console.print_json(json.dumps(message))
 
 
 @app.command()
-def stats(url: Url = DEFAULT_URL) -> None:
-    """Counts by error type, oldest/newest, recent rate."""
+def stats(url: Url = DEFAULT_URL, output: OutputOption = Output.TABLE) -> None:
+    """Counts by error type, oldest/newest, recent rate (--output json: as GET /dlq/stats)."""
     with _client(url) as client:
-        console.print_json(json.dumps(_call(client, "GET", "/dlq/stats")))
+        found = _call(client, "GET", "/dlq/stats")
+    if output is Output.JSON:
+        print_json(found)
+        return
+    by_type = found.pop("by_error_type", {})
+    console.print(fields_table("dead letters", found))
+    table = Table("error type", "total", "unresolved", title="by error type")
+    for kind, counts in sorted(by_type.items()):
+        table.add_row(kind, f"{counts['total']:,}", f"{counts['unresolved']:,}")
+    console.print(table)
 
 
 @app.command()
@@ -158,8 +172,10 @@ def replay(
     ] = None,
     dry_run: Annotated[bool, typer.Option(help="Validate and show; send nothing.")] = False,
     force: Annotated[bool, typer.Option(help="Replay already-replayed messages again.")] = False,
+    output: OutputOption = Output.TABLE,
 ) -> None:
-    """Replay dead letters to the events topic, with a progress bar; prints what was refused."""
+    """Replay dead letters to the events topic, with a progress bar; prints what was refused
+    (--output json: the finished job as GET /dlq/replays/{id} returns it; the bar on stderr)."""
     if not token:
         console.print("[red]replay needs the API token: --token or DLQ_API_TOKEN[/red]")
         raise typer.Exit(2)
@@ -186,7 +202,8 @@ def replay(
             MofNCompleteColumn(),
             TimeElapsedColumn(),
         )
-        with Progress(*columns, console=console) as progress:
+        bar = stderr if output is Output.JSON else console
+        with Progress(*columns, console=bar) as progress:
             task = progress.add_task("replay", total=job["total"] or None, job=job["id"][:8])
             while job["status"] in ("pending", "running"):
                 progress.update(task, total=job["total"] or None, completed=job["processed"])
@@ -194,7 +211,10 @@ def replay(
                 job = _call(client, "GET", f"/dlq/replays/{job['id']}?results=false")
             job = _call(client, "GET", f"/dlq/replays/{job['id']}")
             progress.update(task, total=job["total"], completed=job["processed"])
-    _report(job)
+    if output is Output.JSON:
+        print_json(job)
+    else:
+        _report(job)
     if job["status"] != "succeeded":
         raise typer.Exit(1)
 

@@ -27,6 +27,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from iotpipe.output import Output, OutputOption, print_json, stderr
+
 if TYPE_CHECKING:
     from local_pipeline.pipeline import Scenario
 
@@ -74,14 +76,14 @@ class Stages:
 
 
 @contextmanager
-def stages() -> Iterator[Stages]:
+def stages(out: Console) -> Iterator[Stages]:
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=console,
+        console=out,
     ) as progress:
         shown = Stages(progress)
         yield shown
@@ -97,10 +99,13 @@ def demo(
     keep_up: Annotated[
         bool, typer.Option(help="Leave Kafka and PostgreSQL running afterwards.")
     ] = False,
+    output: OutputOption = Output.TABLE,
 ) -> None:
     """Stack up -> bronze_stream -> a simulator run with anomalies, malformed, late events and
     sensor dropouts -> Bronze/DLQ drained -> bronze_to_silver, silver_to_gold -> quality gates
-    -> warehouse load -> report. Exits 1 when the accounting does not balance."""
+    -> warehouse load -> report. Exits 1 when the accounting does not balance.
+
+    With --output json the report is one JSON document on stdout (progress on stderr)."""
     from local_pipeline.pipeline import Scenario
 
     try:
@@ -108,18 +113,18 @@ def demo(
         scenario.run_config("check")  # validate the combination (e.g. rate per sensor)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    if not run_demo(scenario, keep_up=keep_up):
+    if not run_demo(scenario, keep_up=keep_up, output=output):
         raise typer.Exit(1)
 
 
-def run_demo(scenario: Scenario, *, keep_up: bool = False) -> bool:
+def run_demo(scenario: Scenario, *, keep_up: bool = False, output: Output = Output.TABLE) -> bool:
     """The demo; True when everything ran and balanced."""
     from iotpipe.lake import Lake
     from iotpipe.local.stack import LocalStack
     from iotpipe.spark import session
     from local_pipeline.accounting import injections, window_of
     from local_pipeline.pipeline import LocalPipeline
-    from local_pipeline.report import render
+    from local_pipeline.report import document, render
     from local_pipeline.services import gate_and_loader
 
     started_at = time.perf_counter()
@@ -127,7 +132,8 @@ def run_demo(scenario: Scenario, *, keep_up: bool = False) -> bool:
     run_id = f"demo-{uuid.uuid4().hex[:8]}"
     workdir = stack.home / "demo" / run_id
     started: list[str] = []
-    with ExitStack() as cleanup, stages() as show:
+    out = stderr if output is Output.JSON else console  # stdout holds the document only
+    with ExitStack() as cleanup, stages(out) as show:
         show.start("stack up", "starting the local stack (Kafka, PostgreSQL)")
         started = stack.up()
         if started and not keep_up:
@@ -171,13 +177,20 @@ def run_demo(scenario: Scenario, *, keep_up: bool = False) -> bool:
         accounting = pipeline.account(window)
         show.done()
         dropouts = Counter(str(e["sensor_id"]) for e in injections(pipeline.truth_dir, "dropout"))
-    console.print(render(accounting, pipeline, redelivered, dropouts, show.seconds))
+    report = (accounting, pipeline, redelivered, dropouts, show.seconds)
+    if output is Output.JSON:
+        error = str(result.error) if result.error else None
+        print_json(
+            document(*report) | {"ok": result.ok and accounting.balanced, "window_error": error}
+        )
+    else:
+        console.print(render(*report))
     ok = result.ok and accounting.balanced
     if not result.ok:
-        console.print(f"[red]the window failed at {result.error}[/red]")
+        out.print(f"[red]the window failed at {result.error}[/red]")
     for failure in accounting.failures():
-        console.print(f"[red]does not balance:[/red] {failure}")
-    console.print(
+        out.print(f"[red]does not balance:[/red] {failure}")
+    out.print(
         f"{'[green]balanced[/green]' if ok else '[red]FAILED[/red]'} in "
         f"{time.perf_counter() - started_at:.0f} s; streaming job restarts: {stream.restarts}; "
         f"lake and logs in {workdir}; stack "

@@ -140,13 +140,8 @@ def stage_table(seconds: dict[str, float]) -> Table:
     return table
 
 
-def render(
-    acc: Accounting,
-    pipeline: LocalPipeline,
-    redelivered: int,
-    dropouts: Counter[str],
-    seconds: dict[str, float],
-) -> Group:
+def _fleet(pipeline: LocalPipeline, dropouts: Counter[str]) -> tuple[set[str], float]:
+    """The run's sensors and the readings each was expected to send over the run."""
     run = pipeline.run
     fleet, expected = set(dropouts), 1.0
     if run is not None and run.config is not None and run.finished_at is not None:
@@ -156,9 +151,82 @@ def render(
         )
         duration = (run.finished_at - run.created_at).total_seconds()
         expected = max(1.0, pipeline.rate_hz * duration)
+    return fleet, expected
+
+
+def render(
+    acc: Accounting,
+    pipeline: LocalPipeline,
+    redelivered: int,
+    dropouts: Counter[str],
+    seconds: dict[str, float],
+) -> Group:
+    fleet, expected = _fleet(pipeline, dropouts)
     return Group(
         counts_table(acc, pipeline, redelivered),
         health_table(acc, dropouts, fleet, expected),
         checks_table(acc),
         stage_table(seconds),
     )
+
+
+def _plain(value: object) -> object:
+    """A check's expected/actual value as JSON has it (sets become sorted lists)."""
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
+    return value
+
+
+def document(
+    acc: Accounting,
+    pipeline: LocalPipeline,
+    redelivered: int,
+    dropouts: Counter[str],
+    seconds: dict[str, float],
+) -> dict[str, object]:
+    """The report as one JSON document (``local-pipeline demo --output json``): the same
+    numbers as :func:`render`'s tables."""
+    fleet, expected = _fleet(pipeline, dropouts)
+    run = pipeline.run
+    return {
+        "window": str(acc.window),
+        "balanced": acc.balanced,
+        "simulator": run.counters.model_dump(mode="json") if run is not None else None,
+        "redelivered": redelivered,
+        "produced": acc.produced,
+        "bronze": acc.bronze,
+        "dlq": {"total": sum(acc.dlq.values()), "records": acc.dlq_records, **acc.dlq},
+        "silver": {
+            "rows": acc.silver,
+            "duplicates_removed": acc.duplicates,
+            "null_rows_dropped": acc.null_rows,
+            "anomalies": dict(acc.anomalies),
+        },
+        "gold": {"windows": acc.gold_windows, "readings": acc.gold_readings},
+        "warehouse": {"rows": acc.warehouse_rows, "readings": acc.warehouse_readings},
+        "latency_s": dict(acc.latency_s),
+        "gates": {
+            layer: verdict.model_dump(mode="json") for layer, verdict in pipeline.verdicts.items()
+        },
+        "least_healthy": [
+            {
+                "sensor_id": sensor,
+                "readings": readings,
+                "health_over_run_pct": health,
+                "gold_health_pct": gold,
+                "dropouts": dropouts[sensor],
+            }
+            for sensor, readings, health, gold in least_healthy(acc, fleet, expected)
+        ],
+        "expected_readings_per_sensor": expected,
+        "checks": [
+            {
+                "name": check.name,
+                "expected": _plain(check.expected),
+                "actual": _plain(check.actual),
+                "ok": check.ok,
+            }
+            for check in acc.checks
+        ],
+        "stage_seconds": dict(seconds),
+    }

@@ -10,10 +10,9 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -25,6 +24,7 @@ from rich.progress import (
 
 from iotpipe.lake import Lake
 from iotpipe.logging import configure_logging
+from iotpipe.output import Output, OutputOption, print_json
 from iotpipe.settings import from_environment
 from iotpipe.windows import Window
 from orchestrator import freshness
@@ -44,11 +44,7 @@ log = logging.getLogger("orchestrator")
 
 
 def _settings() -> OrchestratorSettings:
-    try:
-        settings = from_environment(OrchestratorSettings)  # tokens from the env
-    except ValidationError as exc:
-        console.print(f"[red]configuration error[/red] (ORCHESTRATOR_* environment):\n{exc}")
-        raise typer.Exit(2) from None
+    settings = from_environment(OrchestratorSettings)  # tokens from the env; exit 2 without
     configure_logging(settings.log_level, json=settings.log_json, service="orchestrator")
     return settings
 
@@ -76,10 +72,16 @@ def _finish(
     summary: str,
     *,
     headline: str | None = None,
+    output: Output = Output.TABLE,
+    details: dict[str, Any] | None = None,
 ) -> None:
-    """Push the run's metrics, notify the webhook of a failure and exit 1 when it failed."""
+    """Push the run's metrics, notify the webhook of a failure, print the outcome (with
+    --output json: one document on stdout) and exit 1 when it failed."""
     sla_misses = len(failures) if kind == "freshness" else 0
     push_run(settings.pushgateway_url, kind, success=not failures, sla_misses=sla_misses)
+    if output is Output.JSON:
+        outcome = {"kind": kind, "ok": not failures, "summary": summary, "failures": failures}
+        print_json(outcome | (details or {}))
     if failures:
         headline = headline or f":red_circle: iotpipe orchestrator {kind} failed: {summary}"
         text = "\n".join([headline, *(f"- {f}" for f in failures)])
@@ -89,6 +91,19 @@ def _finish(
             console.print(f"  {failure}")
         raise typer.Exit(1)
     console.print(f"[green]{kind} succeeded[/green]: {summary}")
+
+
+def window_document(result: WindowResult) -> dict[str, Any]:
+    """A window's outcome for --output json."""
+    error = result.error
+    return {
+        "window": str(result.window),
+        "ok": result.ok,
+        "applications": list(result.applications),
+        "load": result.load,
+        "failed_step": error.step if error else None,
+        "error": error.detail if error else None,
+    }
 
 
 def _describe(result: WindowResult) -> str:
@@ -107,6 +122,7 @@ def daily(
     stream: Annotated[
         bool, typer.Option(help="Also make sure the bronze-stream SparkApplication is RUNNING.")
     ] = True,
+    output: OutputOption = Output.TABLE,
 ) -> None:
     """The daily run: the stream is RUNNING (recreated if FAILED); the day goes through
     bronze-to-silver, silver-to-gold, the quality gate and the warehouse load."""
@@ -114,23 +130,28 @@ def daily(
     target = day.date() if day else datetime.now(UTC).date() - timedelta(days=1)
     window = Window.day(target)
     failures = []
+    recreated = False
     with _orchestrator(settings) as orch:
         if stream:
             try:
-                if orch.ensure_stream():
+                recreated = orch.ensure_stream()
+                if recreated:
                     console.print(f"{orch.stream_name} had FAILED: recreated, now RUNNING")
             except StepFailed as exc:
                 failures.append(str(exc))
         result = orch.run_window(window)
     if not result.ok:
         failures.append(_describe(result))
-    _finish(settings, "daily", failures, f"day {target}")
+    details = {"day": target.isoformat(), "stream_recreated": recreated}
+    details["windows"] = [window_document(result)]
+    _finish(settings, "daily", failures, f"day {target}", output=output, details=details)
 
 
 @app.command()
 def backfill(
     start: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="First UTC day.")],
     end: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Last UTC day (included).")],
+    output: OutputOption = Output.TABLE,
 ) -> None:
     """Process the days START..END one at a time, oldest first, stopping at the first day
     that fails (rerunning is safe: finished Spark steps are reused, loads replace)."""
@@ -162,11 +183,18 @@ def backfill(
     summary = f"{done}/{len(days)} days of {start:%Y-%m-%d}..{end:%Y-%m-%d} done"
     if failed:
         summary += f"; stopped, {len(days) - len(results)} not attempted"
-    _finish(settings, "backfill", failed, summary)
+    details = {
+        "start": f"{start:%Y-%m-%d}",
+        "end": f"{end:%Y-%m-%d}",
+        "days": len(days),
+        "done": done,
+        "windows": [window_document(r) for r in results],
+    }
+    _finish(settings, "backfill", failed, summary, output=output, details=details)
 
 
 @app.command("check-freshness")
-def check_freshness() -> None:
+def check_freshness(output: OutputOption = Output.TABLE) -> None:
     """The Bronze freshness SLA: fails (and notifies) when Bronze's newest file is older
     than ORCHESTRATOR_SLA_MINUTES (30) or Bronze has no data."""
     settings = _settings()
@@ -174,4 +202,20 @@ def check_freshness() -> None:
     result = freshness.check(bronze, timedelta(minutes=settings.sla_minutes))
     failures = [] if result.ok else [result.describe()]
     headline = f":warning: iotpipe SLA miss (Bronze freshness, {bronze})"
-    _finish(settings, "freshness", failures, result.describe(), headline=headline)
+    age = result.age
+    details = {
+        "location": result.location,
+        "newest": result.newest.isoformat() if result.newest else None,
+        "checked_at": result.checked_at.isoformat(),
+        "age_minutes": None if age is None else age.total_seconds() / 60,
+        "sla_minutes": settings.sla_minutes,
+    }
+    _finish(
+        settings,
+        "freshness",
+        failures,
+        result.describe(),
+        headline=headline,
+        output=output,
+        details=details,
+    )

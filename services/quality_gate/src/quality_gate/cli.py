@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from iotpipe.gate_client import Layer
+from iotpipe.output import Output, OutputOption, print_json, stderr
 from iotpipe.settings import from_environment
 
 app = typer.Typer(
@@ -41,11 +42,18 @@ def serve() -> None:
 
 
 @app.command()
-def suites(layer: Annotated[Layer, typer.Argument(help="bronze, silver or gold")]) -> None:
-    """List the expectations of a layer's suite by name."""
+def suites(
+    layer: Annotated[Layer, typer.Argument(help="bronze, silver or gold")],
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """List the expectations of a layer's suite by name (--output json: a list of names)."""
     from quality_gate.suites import suite_names
 
-    for name in suite_names(layer):
+    names = suite_names(layer)
+    if output is Output.JSON:
+        print_json(names)
+        return
+    for name in names:
         console.print(name)
 
 
@@ -53,10 +61,11 @@ def suites(layer: Annotated[Layer, typer.Argument(help="bronze, silver or gold")
 def run(
     layer: Annotated[Layer, typer.Argument(help="bronze, silver or gold")],
     window: Annotated[str, typer.Argument(help="START--END, YYYY-MM-DD or YYYY-MM-DDTHH (UTC)")],
+    output: OutputOption = Output.TABLE,
 ) -> None:
     """Validate a layer's window once, persist the result in the lake, print the outcome.
 
-    Exits 1 when the verdict is fail. Needs QUALITY_API_TOKEN like the service (one config).
+    Exits 1 when the verdict is fail. Needs QUALITY_API_TOKEN like the service (one config). With --output json: the run as GET /runs/{id} returns it.
     """
     from iotpipe.windows import Window
     from quality_gate.gate import QualityGate
@@ -67,8 +76,12 @@ def run(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="WINDOW") from None
     gate = QualityGate(from_environment(GateSettings))
-    with console.status(f"validating {layer.value} {parsed} ..."):
+    with stderr.status(f"validating {layer.value} {parsed} ..."):
         result = asyncio.run(gate.run(layer, parsed))
+    passed = result.verdict.value == "pass"
+    if output is Output.JSON:
+        print_json(result.model_dump(mode="json"))
+        raise typer.Exit(0 if passed else 1)
     table = Table(title=f"{result.layer.value} {result.window}: {result.verdict.value.upper()}")
     for column in ("expectation", "ok", "observed"):
         table.add_column(column)
@@ -80,4 +93,4 @@ def run(
         f"{result.threshold:.0%}), {result.row_count} rows, engine {result.engine}; "
         f"result at {result.result_location}"
     )
-    raise typer.Exit(0 if result.verdict.value == "pass" else 1)
+    raise typer.Exit(0 if passed else 1)

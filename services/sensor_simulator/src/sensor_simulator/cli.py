@@ -23,6 +23,8 @@ from rich.progress import (
 from rich.table import Table
 
 from iotpipe.contract import SensorType
+from iotpipe.output import Output, OutputOption, print_json
+from iotpipe.settings import from_environment
 from sensor_simulator.config import EngineSettings, MalformedKind, RunConfig, RunState
 from sensor_simulator.replay import ReplayError, rows_from_bytes
 from sensor_simulator.runs import Run, RunManager, RunStatus
@@ -68,8 +70,10 @@ def run(
     ] = 1000,
     seed: Annotated[int | None, typer.Option(help="Same seed, same readings.")] = None,
     topic: Annotated[str | None, typer.Option(help="Default: KAFKA_EVENTS_TOPIC.")] = None,
+    output: OutputOption = Output.TABLE,
 ) -> None:
-    """Produce a synthetic run until --max-events / --duration / Ctrl-C (SIGTERM flushes)."""
+    """Produce a synthetic run until --max-events / --duration / Ctrl-C (SIGTERM flushes);
+    prints the run's counters (--output json: the run as GET /runs/{id} returns it)."""
     fields: dict[str, object] = {
         "rate": rate or None,
         "max_events": max_events,
@@ -100,7 +104,7 @@ def run(
     status = asyncio.run(
         _drive(lambda manager: manager.start_synthetic(config), total=config.max_events)
     )
-    _finish(status)
+    _finish(status, output)
 
 
 @app.command()
@@ -110,8 +114,10 @@ def replay(
         float, typer.Option(help="Speed factor of real time (2 = twice as fast); 0 = ASAP.")
     ] = 0,
     topic: Annotated[str | None, typer.Option(help="Default: KAFKA_EVENTS_TOPIC.")] = None,
+    output: OutputOption = Output.TABLE,
 ) -> None:
-    """Replay a CSV (sensor_id,sensor_type,timestamp,value,unit,location) with a progress bar."""
+    """Replay a CSV (sensor_id,sensor_type,timestamp,value,unit,location) with a progress bar
+    (--output json: the run's status document)."""
     if speed < 0:
         raise typer.BadParameter("speed must be 0 (as fast as possible) or positive")
     try:
@@ -126,7 +132,7 @@ def replay(
             total=len(rows),
         )
     )
-    _finish(status)
+    _finish(status, output)
 
 
 async def _drive(start: Callable[[RunManager], Awaitable[Run]], total: int | None) -> RunStatus:
@@ -135,7 +141,7 @@ async def _drive(start: Callable[[RunManager], Awaitable[Run]], total: int | Non
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    current = await start(RunManager(EngineSettings()))
+    current = await start(RunManager(from_environment(EngineSettings)))
     loop.create_task(stop.wait()).add_done_callback(lambda _: current.request_stop())
     columns = [
         TextColumn("[bold]{task.description}"),
@@ -159,7 +165,17 @@ async def _drive(start: Callable[[RunManager], Awaitable[Run]], total: int | Non
     return current.status()
 
 
-def _finish(status: RunStatus) -> None:
+def _finish(status: RunStatus, output: Output = Output.TABLE) -> None:
+    if output is Output.JSON:
+        print_json(status.model_dump(mode="json"))
+    else:
+        _counters(status)
+    if status.state is RunState.FAILED:
+        console.print(f"[red]failed:[/red] {status.error}")
+        raise typer.Exit(1)
+
+
+def _counters(status: RunStatus) -> None:
     table = Table("counter", "value", title=f"{status.id} ({status.state.value})")
     counters = status.counters.model_dump()
     for name, value in counters.items():
@@ -168,6 +184,7 @@ def _finish(status: RunStatus) -> None:
     if status.ground_truth:
         table.add_row("ground truth", status.ground_truth)
     Console().print(table)
-    if status.state is RunState.FAILED:
-        console.print(f"[red]failed:[/red] {status.error}")
-        raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()

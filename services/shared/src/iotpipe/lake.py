@@ -14,6 +14,8 @@ EVENT_PARTITIONS = ("event_date", "event_hour")
 """Bronze and Silver are partitioned by the event time's UTC date (yyyy-MM-dd) and hour (0-23)."""
 WINDOW_PARTITIONS = ("window_date",)
 """Gold tables are partitioned by the UTC date of their window start."""
+DLQ_PARTITIONS = ("dead_lettered_date",)
+"""The DLQ's lake copy is partitioned by the UTC date a record was dead-lettered."""
 
 
 @dataclass(frozen=True)

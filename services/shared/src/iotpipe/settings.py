@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ssl
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -115,12 +116,12 @@ class LakeSettings(BaseSettings):
 S = TypeVar("S", bound=BaseSettings)
 
 
-def from_environment(cls: type[S]) -> S:
+def from_environment(cls: type[S], build: Callable[[], S] | None = None) -> S:
     """``cls()`` for a program's entry point: settings from the environment, or, when one is
     missing or invalid, a message naming each environment variable and exit status 2 (not a
-    traceback)."""
+    traceback). ``build`` makes the settings another way (e.g. from the command line too)."""
     try:
-        return cls()
+        return build() if build is not None else cls()
     except ValidationError as exc:
         failed = _settings_class(cls, exc.title)  # a nested one's default factory may fail
         lines = [f"  {_variable(failed, error['loc'])}: {error['msg']}" for error in exc.errors()]
@@ -149,7 +150,9 @@ def _variable(cls: type[BaseSettings], where: tuple[int | str, ...]) -> str:
     """The environment variable a validation error's location stands for."""
     prefix, field = str(cls.model_config.get("env_prefix", "")), str(where[0])
     info = cls.model_fields.get(field)
-    nested = info.annotation if info is not None else None
+    if info is None:  # an alias (validation_alias) is the variable's whole name
+        return field.upper()
+    nested = info.annotation
     if isinstance(nested, type) and issubclass(nested, BaseSettings) and len(where) > 1:
         return _variable(nested, where[1:])
     return (prefix + field).upper()

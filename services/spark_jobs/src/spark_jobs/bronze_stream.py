@@ -56,9 +56,9 @@ from pyspark.sql import functions as sf
 
 from iotpipe import dlq
 from iotpipe.contract import ErrorType, EventTimeBounds
-from iotpipe.lake import EVENT_PARTITIONS, Lake
+from iotpipe.lake import DLQ_PARTITIONS, EVENT_PARTITIONS, Lake
 from iotpipe.logging import configure_logging
-from iotpipe.settings import ContractSettings, KafkaSettings, LakeSettings
+from iotpipe.settings import ContractSettings, KafkaSettings, LakeSettings, from_environment
 from spark_jobs import stream_metrics
 from spark_jobs.classify import ERROR_DETAIL, ERROR_TYPE, judge, prepare
 from spark_jobs.schemas import BRONZE, KAFKA_METADATA
@@ -590,7 +590,7 @@ class BronzeStream:
             .load()
         )
         return self._sink_query(
-            dead_letter_rows(letters), "dlq_lake", self.lake.dlq, ["dead_lettered_date"]
+            dead_letter_rows(letters), "dlq_lake", self.lake.dlq, list(DLQ_PARTITIONS)
         )
 
     def start_summary(self) -> StreamingQuery:
@@ -659,7 +659,10 @@ def run(settings: BronzeSettings, spark: SparkSession | None = None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    settings = CliApp.run(BronzeSettings, cli_args=list(sys.argv[1:] if argv is None else argv))
+    args = list(sys.argv[1:] if argv is None else argv)
+    settings = from_environment(BronzeSettings, lambda: CliApp.run(BronzeSettings, cli_args=args))
+    for environment in (KafkaSettings, LakeSettings, ContractSettings):
+        from_environment(environment)  # what BronzeStream reads: a bad one exits before Spark
     configure_logging(settings.log_level, json=False, service=JOB)
     return run(settings)
 

@@ -27,6 +27,7 @@ from rich.table import Table
 from iotpipe.contract import SENSOR_TYPES, SensorType
 from iotpipe.lake import Lake
 from iotpipe.logging import configure_logging
+from iotpipe.output import Output, OutputOption, print_json
 from iotpipe.windows import Window
 
 if TYPE_CHECKING:
@@ -299,6 +300,17 @@ class Report:
     anomalies: dict[str, int] = field(default_factory=dict)
     """Anomaly scoring's counts (alerts, rows the learned detector scored), shown and logged."""
 
+    def document(self) -> dict[str, Any]:
+        """The report for ``--output json``."""
+        return {
+            "job": self.job,
+            "window": str(self.window),
+            "partitions": self.partitions,
+            "late_partitions": self.late_partitions,
+            "counts": self.counts,
+            "anomalies": self.anomalies,
+        }
+
     def table(self) -> Table:
         grid = Table(title=f"{self.job} {self.window}", show_header=False)
         grid.add_row("partitions rewritten", ", ".join(self.partitions) or "none (no input)")
@@ -376,8 +388,9 @@ def run_cli(argv: Sequence[str] | None, *, name: str, help: str, job: Job) -> in
             str | None, typer.Option(help="Lake root (default: env LAKE_ROOT).")
         ] = None,
         log_json: Annotated[bool, typer.Option(help="Log JSON lines.")] = False,
+        output: OutputOption = Output.TABLE,
     ) -> None:
-        from iotpipe.settings import LakeSettings
+        from iotpipe.settings import LakeSettings, from_environment
         from iotpipe.spark import session
 
         try:
@@ -385,13 +398,16 @@ def run_cli(argv: Sequence[str] | None, *, name: str, help: str, job: Job) -> in
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
         configure_logging("INFO", json=log_json, service=name)
-        settings = MedallionSettings()
+        settings = from_environment(MedallionSettings)
         lake = Lake.from_settings(LakeSettings(root=lake_root) if lake_root else None)
         console = Console(stderr=True)
         spark = session(f"iotpipe-{name}")
         with steps(console) as step:
             report = job(spark, time_range, settings, lake, step)
-        console.print(report.table())
+        if output is Output.JSON:
+            print_json(report.document())
+        else:
+            console.print(report.table())
         log.info(
             "%s done",
             name,

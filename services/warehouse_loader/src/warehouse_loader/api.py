@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
@@ -64,13 +63,9 @@ async def _read(service: LoadService, call: Callable[[], T]) -> T:
     },
 )
 async def create_load(body: LoadRequest, service: Service, _: Authorized) -> LoadRecord:
-    limit = service.settings.max_window_days
-    if body.window.end - body.window.start > timedelta(days=limit):
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"the window spans more than {limit} days (LOADER_MAX_WINDOW_DAYS); "
-            "split it into smaller loads",
-        )
+    too_long = body.too_long(service.settings.max_window_days)
+    if too_long:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, too_long)
     try:
         return await service.load(body)
     except GateUnavailable as exc:

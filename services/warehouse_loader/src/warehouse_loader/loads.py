@@ -87,6 +87,15 @@ class LoadRequest(BaseModel):
     def window(self) -> Window:
         return Window(self.window_start.astimezone(UTC), self.window_end.astimezone(UTC))
 
+    def too_long(self, max_days: int) -> str | None:
+        """Why the window may not be loaded in one go (``LOADER_MAX_WINDOW_DAYS``), or None."""
+        if self.window_end - self.window_start <= timedelta(days=max_days):
+            return None
+        return (
+            f"the window spans more than {max_days} days (LOADER_MAX_WINDOW_DAYS); "
+            "split it into smaller loads"
+        )
+
 
 class LoadRefused(Exception):
     """Not loaded (409): the gate did not pass, or Gold has nothing for the window."""
