@@ -8,6 +8,8 @@
 #   scripts/cluster.sh down                stop what `up` started (by pid) and clean up its pods
 #   scripts/cluster.sh status              what runs, and where
 #   scripts/cluster.sh load-images IMG...  copy local docker images into the node's containerd
+#   scripts/cluster.sh load-built IMG      the same for a skaffold build, under the name skaffold
+#                                          deploys it by (<repository>:<image id>)
 #   scripts/cluster.sh prepare             what the release needs besides the chart: the add-ons,
 #                                          Secrets, PostgreSQL, volumes (skaffold's hook)
 #   scripts/cluster.sh deploy              the built images into the node, prepare, then `helm
@@ -445,6 +447,17 @@ load_images() {
   done
 }
 
+# load_built <image>: load a skaffold build into the node under the name skaffold deploys it by.
+# Not pushed, a local build is deployed as <repository>:<image id> (skaffold tags it so after its
+# build hooks run), so the hook tags it that way itself and loads that.
+load_built() {
+  local image="${1:?load-built: name the image (skaffold passes \$SKAFFOLD_IMAGE)}" id by_id
+  id=$(docker image inspect -f '{{.Id}}' "$image") || die "no docker image $image"
+  by_id="${image%:*}:${id#sha256:}"
+  docker tag "$image" "$by_id"
+  load_images "$by_id"
+}
+
 # ---- the pipeline on the cluster ------------------------------------------------------------
 
 # The lake's node folder: values-local.yaml mounts it at this same path in every pod (Spark's
@@ -521,6 +534,9 @@ all_ready() {
 prepare() {
   running kube-apiserver || die "the cluster is not running (scripts/cluster.sh up)"
   export KUBECONFIG="$KUBECONFIG_FILE" KUBE_CONTEXT="$CONTEXT"
+  # The pause image first: without it no pod starts, and a node that ran out of disk may
+  # have deleted it since `up` loaded it (deploy and skaffold's hook both come here).
+  load_images "${PAUSE_IMAGE#docker.io/}"
   scripts/addons.sh load
   scripts/addons.sh install
   scripts/addons.sh wait
@@ -542,9 +558,7 @@ deploy() {
   local images i
   mapfile -t images < <(docker images --format '{{.Repository}}:{{.Tag}}' | grep -E '^iotpipe/[a-z-]+:dev$' | grep -v '^iotpipe/base' || true)
   [ ${#images[@]} -gt 0 ] || die "no iotpipe/*:dev images: run scripts/images.sh first"
-  # (the pause image too: without it no pod starts, and a node under disk pressure may have
-  # deleted it since `up` loaded it)
-  load_images "${PAUSE_IMAGE#docker.io/}" "${images[@]}"
+  load_images "${images[@]}"
   prepare
   say "helm upgrade --install iotpipe (charts/iotpipe/values-local.yaml)"
   helm --kubeconfig "$KUBECONFIG_FILE" upgrade --install iotpipe charts/iotpipe -n iotpipe \
@@ -561,6 +575,7 @@ case "${1:-help}" in
   down) down ;;
   status) status ;;
   load-images) shift; load_images "$@" ;;
+  load-built) shift; load_built "$@" ;;
   prepare) prepare ;;
   reset) reset ;;
   deploy) deploy ;;
