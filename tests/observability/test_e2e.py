@@ -31,8 +31,10 @@ MAY_BE_EMPTY: dict[str, str] = {
     "broker has no exporter)",
     "orchestrator_": "pushed by the orchestrator CronJob (Pushgateway), which the local "
     "stack does not run",
-    "silver_anomaly_": "pushed by the bronze_to_silver job (Pushgateway), which the local "
+    "silver_": "pushed by the bronze_to_silver job (Pushgateway), which the local "
     "stack does not run",
+    "iotpipe:anomaly_ratio": "recorded from silver_*",
+    "gold_": "pushed by the silver_to_gold job (Pushgateway), which the local stack does not run",
     "ALERTS": "only while an alert is pending or firing",
     "changes(process_start_time_seconds": "deployment annotations: only after a restart",
     'http_requests_total{status=~"5.."}': "only after a server error",
@@ -87,7 +89,9 @@ def pipeline(stack: Stack) -> Stack:
     stack.wait_for("sum(quality_checks_total)", "gate runs")
     stack.wait_for("sum(loader_loads_total)", "loads")
     stack.wait_for("sum(dlq_replays_total)", "replays")
-    stack.wait_for("count(iotpipe:anomaly_ratio:rate5m)", "the recording rules' first results")
+    stack.wait_for(
+        "count(iotpipe:bronze_commit_latency_seconds:p95_5m)", "the recording rules' first results"
+    )
     time.sleep(3)  # a few more scrapes, so that every rate() has two samples
     return stack
 

@@ -134,7 +134,8 @@ class MedallionSettings(BaseSettings):
     )
     pushgateway_url: str | None = Field(
         default=None,
-        description="Prometheus Pushgateway for bronze_to_silver's alert counts, "
+        description="Prometheus Pushgateway for bronze_to_silver's alert counts and "
+        "silver_to_gold's sensor health, "
         "e.g. http://pushgateway.monitoring:9091 (unset: not pushed).",
     )
 
@@ -298,6 +299,8 @@ class Report:
     """The row accounting."""
     anomalies: dict[str, int] = field(default_factory=dict)
     """Anomaly scoring's counts (alerts, rows the learned detector scored), shown and logged."""
+    health_min_pct: dict[str, float] = field(default_factory=dict)
+    """silver_to_gold: per location, the lowest sensor health of the newest hour."""
 
     def table(self) -> Table:
         grid = Table(title=f"{self.job} {self.window}", show_header=False)
@@ -305,6 +308,8 @@ class Report:
         grid.add_row("of which for late data", ", ".join(self.late_partitions) or "none")
         for name, count in {**self.counts, **self.anomalies}.items():
             grid.add_row(name, f"{count:,}")
+        for location, pct in sorted(self.health_min_pct.items()):
+            grid.add_row(f"lowest sensor health, {location}", f"{pct:.1f} %")
         return grid
 
 
