@@ -18,6 +18,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from prometheus_client import CollectorRegistry, push_to_gateway
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from rich.console import Console
@@ -311,6 +312,17 @@ class Report:
         for location, pct in sorted(self.health_min_pct.items()):
             grid.add_row(f"lowest sensor health, {location}", f"{pct:.1f} %")
         return grid
+
+
+def push_metrics(gateway: str | None, job: str, registry: CollectorRegistry) -> None:
+    """``push`` (PUT: replaces the job's whole group) ``registry`` to the Pushgateway, when
+    one is set; a failed push is logged, never raised (the run's data is written)."""
+    if not gateway:
+        return
+    try:
+        push_to_gateway(gateway, job=job, registry=registry)
+    except OSError as exc:
+        log.error("could not push metrics to %s: %s", gateway, exc)
 
 
 Step = Callable[[str], None]

@@ -21,13 +21,12 @@ Run: ``python -m spark_jobs.silver_to_gold --window 2026-11-26``.
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
+from prometheus_client import CollectorRegistry, Gauge
 
 from iotpipe.lake import WINDOW_PARTITIONS, Lake
 from iotpipe.windows import Window
@@ -41,6 +40,7 @@ from spark_jobs.medallion import (
     expected_count,
     health_pct,
     overwrite_partitions,
+    push_metrics,
     read_table,
     run_cli,
     stale_partitions,
@@ -49,8 +49,6 @@ from spark_jobs.medallion import (
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
     from pyspark.sql.types import StructType
-
-log = logging.getLogger(__name__)
 
 PERCENTILES = (0.5, 0.95, 0.99)
 
@@ -205,11 +203,7 @@ def push_health(gateway: str | None, by_location: Mapping[str, float]) -> Collec
     )
     for location, pct in by_location.items():
         gauge.labels(location=location).set(pct)
-    if gateway:
-        try:
-            push_to_gateway(gateway, job="silver_to_gold", registry=registry)
-        except OSError as exc:
-            log.error("could not push metrics to %s: %s", gateway, exc)
+    push_metrics(gateway, "silver_to_gold", registry)
     return registry
 
 
