@@ -3,11 +3,17 @@
 It loads the pipeline's rules; every dashboard query and every alert expression must parse,
 and return data (dashboard queries) or read series that exist (alert and recording rules,
 whose results are empty while nothing is wrong). Series that the local stack cannot have
-are listed in :data:`MAY_BE_EMPTY`, each with the reason.
+are listed in :data:`MAY_BE_EMPTY`, each with the reason. The batch jobs' metrics are
+pushed to a real Pushgateway by their own push functions (the freshness check by the
+orchestrator's CLI in a process of its own), and the alerts they raise must reach the
+webhook receiver through Alertmanager.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +22,10 @@ import httpx
 import psycopg
 import pytest
 import yaml
+from orchestrator.metrics import all_steps, push_run, push_steps
+from orchestrator.pipeline import STEPS
+from spark_jobs.bronze_to_silver import push_alert_counts
+from spark_jobs.silver_to_gold import push_health
 from warehouse_loader.sample import sample_gold, write_gold
 
 from iotpipe.local import Postgres
@@ -29,16 +39,18 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 MAY_BE_EMPTY: dict[str, str] = {
     "kafka_": "Strimzi's Kafka Exporter and broker metrics: only in the cluster (the local "
     "broker has no exporter)",
-    "orchestrator_": "pushed by the orchestrator CronJob (Pushgateway), which the local "
-    "stack does not run",
-    "silver_": "pushed by the bronze_to_silver job (Pushgateway), which the local "
-    "stack does not run",
-    "iotpipe:anomaly_ratio": "recorded from silver_*",
-    "gold_": "pushed by the silver_to_gold job (Pushgateway), which the local stack does not run",
-    "ALERTS": "only while an alert is pending or firing",
     "changes(process_start_time_seconds": "deployment annotations: only after a restart",
     'http_requests_total{status=~"5.."}': "only after a server error",
 }
+# The alerts the batch jobs' pushes raise here: (alert, the label that tells it apart,
+# its value, the webhook path its severity routes to in observability/alertmanager/).
+PUSHED_ALERTS = [
+    ("OrchestrationRunFailed", "kind", "backfill", "/critical"),
+    ("OrchestrationSLAMissed", "severity", "critical", "/critical"),
+    ("OrchestrationStepLate", "step", "silver-to-gold", "/warning"),
+    ("AnomalyRateSurge", "sensor_type", "vibration", "/warning"),
+    ("SensorHealthLow", "location", "site-b", "/warning"),
+]
 
 
 def may_be_empty(expr: str) -> bool:
@@ -89,11 +101,93 @@ def pipeline(stack: Stack) -> Stack:
     stack.wait_for("sum(quality_checks_total)", "gate runs")
     stack.wait_for("sum(loader_loads_total)", "loads")
     stack.wait_for("sum(dlq_replays_total)", "replays")
+    push_batch_metrics(stack)
     stack.wait_for(
         "count(iotpipe:bronze_commit_latency_seconds:p95_5m)", "the recording rules' first results"
     )
     time.sleep(3)  # a few more scrapes, so that every rate() has two samples
     return stack
+
+
+def push_batch_metrics(stack: Stack) -> None:
+    """What the batch jobs push after their runs, through their own push functions, to the
+    stack's Pushgateway: an orchestrator history with a failed backfill, a late step and a
+    stale-Bronze freshness check; Silver's anomaly alerts at a normal ratio, then a surge;
+    a location whose lowest sensor health is under 90 %."""
+    gateway = stack.pushgateway
+    # the orchestrator: a daily run that succeeded on time, then a failed backfill, then a
+    # daily run whose silver-to-gold passes its deadline (pushed while it runs)
+    push_run(gateway, "daily", success=True, steps_missed=all_steps(STEPS, []))
+    push_run(gateway, "backfill", success=False)
+    push_steps(gateway, "daily", all_steps(STEPS, ["silver-to-gold"]))
+    # the freshness check itself, on a lake with no Bronze: an SLA miss
+    env = {
+        "LAKE_ROOT": str(stack.logs.parent / "lake-without-bronze"),
+        "ORCHESTRATOR_PUSHGATEWAY_URL": gateway,
+        "ORCHESTRATOR_QUALITY_GATE_TOKEN": TOKEN,
+        "ORCHESTRATOR_LOADER_TOKEN": TOKEN,
+    }
+    check = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "check-freshness"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert check.returncode == 1, check.stdout + check.stderr  # 1: the SLA is missed
+
+    # bronze_to_silver: the readings per sensor type the simulator really produced, with
+    # anomaly alerts in 0.2 % of them, long enough for a baseline; then 10 % for vibration
+    produced = stack.query("sum by (sensor_type) (simulator_events_produced_total)")
+    readings = {
+        r["metric"]["sensor_type"]: int(float(r["value"][1])) for r in produced["data"]["result"]
+    }
+    assert readings.get("vibration", 0) >= 100, readings
+
+    def counts(surge: float) -> dict[str, int]:
+        ratio = {t: surge if t == "vibration" else 0.002 for t in readings}
+        return {f"readings:{t}": n for t, n in readings.items()} | {
+            f"alerts:{t}": round(n * ratio[t]) for t, n in readings.items()
+        }
+
+    push_alert_counts(gateway, counts(surge=0.002))
+    stack.wait_for(
+        'count_over_time(iotpipe:anomaly_ratio:latest_run{sensor_type="vibration"}[1h]) >= 15',
+        "a baseline of Silver's anomaly ratio",
+        timeout=120,
+    )
+    push_alert_counts(gateway, counts(surge=0.10))
+    # silver_to_gold: one sensor at site-b sent 80 % of its readings in the newest hour
+    push_health(gateway, {"site-a": 100.0, "site-b": 80.0})
+    stack.wait_for("count(gold_sensor_health_min_pct)", "the pushed sensor health", timeout=60)
+
+
+def test_each_pushed_alert_fires_and_reaches_the_webhook_through_alertmanager(
+    pipeline: Stack,
+) -> None:
+    deadline = time.monotonic() + 120
+    missing = PUSHED_ALERTS
+    while missing and time.monotonic() < deadline:
+        firing = pipeline.alerts.firing()
+        missing = [
+            (name, label, value, path)
+            for name, label, value, path in PUSHED_ALERTS
+            if not any(
+                p == path and labels.get("alertname") == name and labels.get(label) == value
+                for p, labels in firing
+            )
+        ]
+        time.sleep(1)
+    state = pipeline.query("ALERTS")["data"]["result"]
+    assert not missing, (
+        f"not delivered: {missing}\nPrometheus ALERTS: {[r['metric'] for r in state]}\n"
+        f"delivered: {pipeline.alerts.firing()}"
+    )
+    # the rules' own labels and annotations came through Alertmanager unchanged
+    delivered = {labels["alertname"]: labels for _, labels in pipeline.alerts.firing()}
+    assert delivered["OrchestrationRunFailed"]["severity"] == "critical"
+    assert delivered["SensorHealthLow"]["severity"] == "warning"
 
 
 def test_prometheus_loaded_every_rule_without_error(pipeline: Stack) -> None:
