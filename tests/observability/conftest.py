@@ -291,7 +291,13 @@ def stack(
             command = [sys.executable, "-m", "tests.observability.serve_app", name]
             pids[name] = spawn(command, logs / f"{name}.log", {**env, "PYTHONPATH": str(REPO)})
         pids["pushgateway"] = spawn(
-            [tool("prometheus-pushgateway"), f"--web.listen-address=127.0.0.1:{push_port}"],
+            [
+                tool("prometheus-pushgateway"),
+                f"--web.listen-address=127.0.0.1:{push_port}",
+                # in memory only: Debian's build persists to /var/lib/prometheus by default,
+                # which would hand one run's pushes to the next
+                "--persistence.file=",
+            ],
             logs / "pushgateway.log",
         )
         pids["alertmanager"] = spawn(
