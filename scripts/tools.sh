@@ -10,7 +10,8 @@
 #   scripts/tools.sh helm-docs   helm-docs (the chart README from values.yaml), from the Go module proxy
 #   scripts/tools.sh etcd        etcd, built from the Go module proxy (orchestrator tests)
 #   scripts/tools.sh kube-apiserver  kube-apiserver, built from the Go module proxy (orchestrator tests; long)
-#   scripts/tools.sh prometheus  Prometheus server and promtool (Debian package; rules tests, e2e)
+#   scripts/tools.sh prometheus  Prometheus server and promtool, Alertmanager and amtool, Pushgateway
+#                                (Debian packages; rules tests, e2e)
 #   scripts/tools.sh docker      Docker (Debian's docker.io) and mmdebstrap: scripts/images.sh
 #   scripts/tools.sh cluster     the single-node cluster's parts (scripts/cluster.sh): containerd,
 #                                runc, CNI plugins, iptables (Debian) and every Kubernetes binary
@@ -125,15 +126,23 @@ hadolint_tool() {
   fi
 }
 
-# Prometheus server + promtool (alert rule checks and unit tests, the observability e2e test).
+# Prometheus server + promtool (alert rule checks and unit tests, the observability e2e test),
+# Alertmanager + amtool (routing: the e2e test sends the alerts through it to a webhook) and the
+# Pushgateway (the e2e test pushes the batch jobs' metrics to it), all Debian packages.
 prometheus_tool() {
-  command -v promtool >/dev/null && command -v prometheus >/dev/null && return 0
-  apt_install prometheus
-  # The package enables a system service on :9090; the tests start their own servers.
-  if command -v systemctl >/dev/null && systemctl is-active --quiet prometheus 2>/dev/null; then
-    local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
-  fi
+  local have=1 cmd
+  for cmd in promtool prometheus prometheus-alertmanager amtool prometheus-pushgateway; do
+    command -v "$cmd" >/dev/null || have=""
+  done
+  [ -n "$have" ] && return 0
+  apt_install prometheus prometheus-alertmanager prometheus-pushgateway
+  # The packages enable system services (:9090, :9093, :9091); the tests start their own servers.
+  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  for cmd in prometheus prometheus-alertmanager prometheus-pushgateway; do
+    if command -v systemctl >/dev/null && systemctl is-active --quiet "$cmd" 2>/dev/null; then
+      $sudo systemctl disable --now "$cmd" >/dev/null 2>&1 || true
+    fi
+  done
 }
 
 # etcd and kube-apiserver: a real Kubernetes API server for tests/integration/orchestrator.

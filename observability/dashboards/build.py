@@ -288,12 +288,14 @@ def overview() -> dashboard.Dashboard:
                     "/ sum by (sensor_type) (silver_readings)",
                     "alerts per reading {{sensor_type}}",
                 ),
+                query("iotpipe:anomaly_ratio:avg_1d", "1-day baseline {{sensor_type}}"),
                 query("sum(silver_anomaly_alerts)", "alerts (all types)"),
                 unit="percentunit",
                 right_axis="alerts (all types)",
                 description="Anomaly alerts (Silver's is_anomaly_alert: one per incident, "
                 "docs/anomaly.md) in the hours the latest bronze_to_silver run wrote, per "
-                "reading and in total; not raw per-reading flags. Per sensor and 5-minute "
+                "reading and in total; not raw per-reading flags. The baseline is the "
+                "AnomalyRateSurge alert's (over 3x it and 1 %). Per sensor and 5-minute "
                 "window: Gold's alert_count.",
             ),
             graph(

@@ -204,7 +204,7 @@ def test_skaffold_local_profile_loads_what_the_chart_runs_into_the_node():
     for image in loads:
         (command,) = hooks[image]["after"]
         assert command["command"] == [
-            "sh", "-c", 'scripts/cluster.sh load-images "$SKAFFOLD_IMAGE"'
+            "sh", "-c", 'scripts/cluster.sh load-built "$SKAFFOLD_IMAGE"'
         ]  # fmt: skip
     assert hooks[artifacts[0]] == {
         "before": [{"command": ["scripts/images.sh", "prepare"], "os": ["linux"]}]

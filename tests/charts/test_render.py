@@ -189,3 +189,23 @@ def test_monitors_render_only_where_prometheus_operator_is(profile):
         not {d["kind"] for d in render_on(("monitoring.coreos.com/v1alpha1",), profile)}
         & MONITOR_KINDS
     )
+
+
+def test_daily_run_step_deadlines_reach_the_orchestrators_settings() -> None:
+    from orchestrator.settings import OrchestratorSettings
+
+    docs = render(orchestrator__stepDeadlineMinutes__silverToGold=100)
+    daily = one(docs, "CronJob", "iotpipe-orchestrator-daily")
+    (container,) = daily["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    deadlines = {
+        e["name"]: e["value"] for e in container["env"] if e["name"].startswith("ORCHESTRATOR_DEAD")
+    }
+    tokens = {"quality_gate_token": "x" * 16, "loader_token": "x" * 16}
+    fields = {k.removeprefix("ORCHESTRATOR_").lower(): v for k, v in deadlines.items()}
+    settings = OrchestratorSettings.model_validate(tokens | fields)
+    assert settings.step_deadlines == {
+        "bronze-to-silver": 90 * 60,
+        "silver-to-gold": 100 * 60,
+        "quality-gate": 180 * 60,
+        "warehouse-load": 210 * 60,
+    }

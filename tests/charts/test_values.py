@@ -172,7 +172,15 @@ def test_kafka_users_and_acls():
         {
             "resource": {"type": "topic", "name": "sensor-events"},
             "operations": ["Write", "Describe"],
-        }
+        },
+        {  # a transactional run's producer: sensor-simulator-<run id>
+            "resource": {
+                "type": "transactionalId",
+                "name": "sensor-simulator",
+                "patternType": "prefix",
+            },
+            "operations": ["Write", "Describe"],
+        },
     ]
     # A service without ACLs gets no Kafka user and no Kafka credentials.
     assert "KAFKA_SASL_PASSWORD" not in env(docs, "warehouse-loader")

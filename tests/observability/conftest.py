@@ -3,25 +3,32 @@
 :func:`stack` starts, on free loopback ports and against the session's Kafka broker and
 PostgreSQL: the four services (uvicorn, through :mod:`tests.observability.serve_app`), the ``bronze_stream``
 job as a subprocess (its own ``/metrics`` plus Spark's JMX metrics through the Prometheus
-JMX exporter agent, configured by ``observability/spark/jmx-exporter.yaml``) and a
-Prometheus server (Debian's ``prometheus``) scraping all of them every second with the
-pipeline's rules loaded. Every process is stopped at the end.
+JMX exporter agent, configured by ``observability/spark/jmx-exporter.yaml``), a Pushgateway
+for the batch jobs' pushes, an Alertmanager routing with ``observability/alertmanager/``'s
+config to a webhook receiver in the test, and a Prometheus server (Debian's ``prometheus``)
+scraping all of them every 2 s with the pipeline's rules loaded, their ``for:`` durations
+cut to :data:`FAST_FOR` so that alerts fire within the test. Every process is stopped at
+the end.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import httpx
 import pytest
@@ -38,6 +45,9 @@ OBSERVABILITY = REPO / "observability"
 RULES = OBSERVABILITY / "rules" / "iotpipe.rules.yaml"
 RULE_TESTS = OBSERVABILITY / "rules" / "tests"
 JMX_CONFIG = OBSERVABILITY / "spark" / "jmx-exporter.yaml"
+ALERTMANAGER = OBSERVABILITY / "alertmanager" / "alertmanager.yml"
+FAST_FOR = "4s"
+"""Every alert's ``for:`` in the end-to-end test (the expressions stay the file's)."""
 TOKEN = "observability-e2e-token"
 # Job names as the chart's ServiceMonitors make them (`<release>-<service>`).
 SERVICES = {  # name -> env prefix
@@ -84,13 +94,61 @@ def jmx_agent() -> Path:
 
 
 @dataclass
+class Notification:
+    path: str
+    body: dict[str, Any]
+
+
+@dataclass
+class AlertReceiver:
+    """A webhook receiver: records what Alertmanager posts (its webhook JSON, version 4)."""
+
+    url: str = ""
+    notifications: list[Notification] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def firing(self) -> list[tuple[str, dict[str, str]]]:
+        """(path, labels) of every alert that arrived with status ``firing``."""
+        with self.lock:
+            return [
+                (n.path, alert["labels"])
+                for n in self.notifications
+                for alert in n.body.get("alerts", [])
+                if alert.get("status") == "firing"
+            ]
+
+    def serve(self) -> ThreadingHTTPServer:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                with receiver.lock:
+                    receiver.notifications.append(Notification(self.path, body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        port = free_port()
+        server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.url = f"http://127.0.0.1:{port}"
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server
+
+
+@dataclass
 class Stack:
-    """What the test talks to: Prometheus, the services' base URLs, the lake."""
+    """What the test talks to: Prometheus, the services' base URLs, the lake, the
+    Pushgateway and the webhook receiver behind Alertmanager."""
 
     prometheus: str
     services: dict[str, str]
     lake: Lake
     logs: Path
+    pushgateway: str
+    alerts: AlertReceiver
     pids: dict[str, int] = field(default_factory=dict)
 
     def query(self, expr: str) -> dict[str, Any]:
@@ -130,16 +188,51 @@ def _spark_conf_dir(root: Path, jmx_port: int) -> Path:
     return conf
 
 
-def _prometheus_config(root: Path, targets: dict[str, int]) -> Path:
-    rules = root / "iotpipe.rules.yaml"
-    shutil.copy(RULES, rules)
+def fast_rules(path: Path) -> Path:
+    """The rules file with every alert's ``for:`` cut to :data:`FAST_FOR`, written to
+    ``path``: the same expressions, labels and annotations, read from the real file."""
+    rules = yaml.safe_load(RULES.read_text())
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            if "for" in rule:
+                rule["for"] = FAST_FOR
+    path.write_text(yaml.safe_dump(rules, sort_keys=False))
+    return path
+
+
+def alertmanager_config(path: Path, receiver: str) -> Path:
+    """``observability/alertmanager/alertmanager.yml`` with its webhook URLs on ``receiver``
+    (same paths) and its waits cut to seconds, written to ``path``."""
+    config = yaml.safe_load(ALERTMANAGER.read_text())
+    for hook in (h for r in config["receivers"] for h in r.get("webhook_configs", [])):
+        hook["url"] = receiver + urlparse(hook["url"]).path
+    for route in [config["route"], *config["route"].get("routes", [])]:
+        route.update({"group_wait": "1s", "group_interval": "2s"})
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def _prometheus_config(
+    root: Path, targets: dict[str, int], pushgateway: int, alertmanager: int
+) -> Path:
+    rules = fast_rules(root / "iotpipe.rules.yaml")
+    local = [f"127.0.0.1:{alertmanager}"]
     config = {
         "global": {"scrape_interval": "2s", "scrape_timeout": "2s", "evaluation_interval": "2s"},
         "rule_files": [str(rules)],
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": local}]}]},
         "scrape_configs": [
             {"job_name": job, "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}
             | ({"scrape_interval": "5s", "scrape_timeout": "5s"} if job.endswith("jmx") else {})
             for job, port in targets.items()
+        ]
+        + [  # the pushing jobs' own job and grouping labels win (as a ServiceMonitor with
+            # honorLabels: true does in the cluster)
+            {
+                "job_name": "pushgateway",
+                "honor_labels": True,
+                "static_configs": [{"targets": [f"127.0.0.1:{pushgateway}"]}],
+            }
         ],
     }
     path = root / "prometheus.yml"
@@ -166,9 +259,12 @@ def stack(
     }
     ports = {name: free_port() for name in SERVICES}
     stream_port, jmx_port, prom_port = free_port(), free_port(), free_port()
+    push_port, am_port = free_port(), free_port()
     pids: dict[str, int] = {}
     logs = root / "logs"
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    receiver = AlertReceiver()
+    server = receiver.serve()
     try:
         stream_env = {
             **common,
@@ -194,9 +290,30 @@ def stack(
             }
             command = [sys.executable, "-m", "tests.observability.serve_app", name]
             pids[name] = spawn(command, logs / f"{name}.log", {**env, "PYTHONPATH": str(REPO)})
+        pids["pushgateway"] = spawn(
+            [
+                tool("prometheus-pushgateway"),
+                f"--web.listen-address=127.0.0.1:{push_port}",
+                # in memory only: Debian's build persists to /var/lib/prometheus by default,
+                # which would hand one run's pushes to the next
+                "--persistence.file=",
+            ],
+            logs / "pushgateway.log",
+        )
+        pids["alertmanager"] = spawn(
+            [
+                tool("prometheus-alertmanager"),
+                f"--config.file={alertmanager_config(root / 'alertmanager.yml', receiver.url)}",
+                f"--storage.path={root / 'alertmanager'}",
+                f"--web.listen-address=127.0.0.1:{am_port}",
+                "--cluster.listen-address=",  # one instance, no gossip port
+                "--log.level=warn",
+            ],
+            logs / "alertmanager.log",
+        )
         targets = {f"iotpipe-{name}": port for name, port in ports.items()}
         targets |= {"bronze-stream": stream_port, "bronze-stream-jmx": jmx_port}
-        config = _prometheus_config(root, targets)
+        config = _prometheus_config(root, targets, push_port, am_port)
         pids["prometheus"] = spawn(
             [
                 tool("prometheus"),
@@ -207,10 +324,22 @@ def stack(
             ],
             logs / "prometheus.log",
         )
-        for name, port in {**ports, "prometheus": prom_port, "bronze-stream": stream_port}.items():
+        waits = {**ports, "pushgateway": push_port, "alertmanager": am_port}
+        waits |= {"prometheus": prom_port, "bronze-stream": stream_port}
+        for name, port in waits.items():
             log = logs / f"{name}.log"
             wait_until(partial(port_open, port), pid=pids[name], timeout=480, what=name, log=log)
-        yield Stack(f"http://127.0.0.1:{prom_port}", urls, Lake(common["LAKE_ROOT"]), logs, pids)
+        yield Stack(
+            f"http://127.0.0.1:{prom_port}",
+            urls,
+            Lake(common["LAKE_ROOT"]),
+            logs,
+            f"http://127.0.0.1:{push_port}",
+            receiver,
+            pids,
+        )
     finally:
         for pid in reversed(pids.values()):
             stop(pid)
+        server.shutdown()
+        server.server_close()

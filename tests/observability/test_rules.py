@@ -11,6 +11,8 @@ import pytest
 import yaml
 
 from tests.observability.conftest import REPO, RULE_TESTS, RULES, tool
+from tests.observability.promql import selectors
+from tests.observability.pushed import parse_series, pushed_names
 
 RUNBOOK = REPO / "docs" / "runbook.md"
 
@@ -50,6 +52,44 @@ def test_every_alert_has_a_firing_and_a_quiet_unit_test() -> None:
     names = {rule["alert"] for rule in alerts()}
     assert names - fires == set(), "alerts never shown firing"
     assert names - quiet == set(), "alerts never shown staying quiet"
+
+
+PUSHED_PREFIXES = ("orchestrator_", "silver_", "gold_")
+"""Metric names of the batch jobs, which reach Prometheus through the Pushgateway."""
+
+
+def test_promtool_tests_feed_exactly_the_series_the_jobs_push() -> None:
+    """Each pushed series a promtool test feeds has the name and labels (job, grouping
+    key, the metric's own labels) the code's push gives it: a test cannot pass on a series
+    no job produces."""
+    names = pushed_names()
+    problems, fed = [], 0
+    for path in RULE_TESTS.glob("*.yaml"):
+        for case in yaml.safe_load(path.read_text())["tests"]:
+            for item in case.get("input_series", []):
+                series = parse_series(item["series"])
+                if not series[0].startswith(PUSHED_PREFIXES):
+                    continue
+                fed += 1
+                if series not in names.get(series[0], set()):
+                    pushed = sorted(str(dict(labels)) for _, labels in names.get(series[0], set()))
+                    problems.append(f"{case['name']}: {item['series']}; pushed: {pushed}")
+    assert fed >= 20
+    assert not problems, "\n".join(problems)
+
+
+def test_rules_read_only_pushed_metrics_under_the_jobs_prefixes() -> None:
+    names = pushed_names()
+    groups = yaml.safe_load(RULES.read_text())["groups"]
+    read = {
+        re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", selector).group(0)  # type: ignore[union-attr]
+        for group in groups
+        for rule in group["rules"]
+        for selector in selectors(rule["expr"])
+        if selector.startswith(PUSHED_PREFIXES)
+    }
+    assert read
+    assert read <= set(names), f"no job pushes {sorted(read - set(names))}"
 
 
 @pytest.mark.parametrize("rule", alerts(), ids=lambda rule: rule["alert"])

@@ -38,7 +38,7 @@ def test_fresh_bronze_passes_silently(receiver: Receiver, local_env: dict[str, s
     assert result.exit_code == 0, result.output
     assert receiver.texts() == []
     push = receiver.to("/metrics/job/orchestrator/kind/freshness")[0].body.decode()
-    assert "orchestrator_sla_miss_total 0.0" in push
+    assert "orchestrator_last_run_success 1.0" in push
 
 
 def test_stale_bronze_misses_the_sla_and_notifies(
@@ -52,8 +52,8 @@ def test_stale_bronze_misses_the_sla_and_notifies(
     assert "STALE" in text
     assert "SLA 30 min" in text
     push = receiver.to("/metrics/job/orchestrator/kind/freshness")[0].body.decode()
-    assert "orchestrator_sla_miss_total 1.0" in push
-    assert 'orchestrator_runs_total{kind="freshness",result="failure"} 1.0' in push
+    assert "orchestrator_last_run_success 0.0" in push  # the SLA miss
+    assert "orchestrator_last_success_timestamp_seconds" not in push
 
 
 def test_empty_bronze_is_a_miss(receiver: Receiver, local_env: dict[str, str]) -> None:

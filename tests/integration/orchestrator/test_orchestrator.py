@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -106,8 +107,10 @@ def test_daily_recreates_a_failed_stream_runs_the_day_gates_and_loads(
     pushes = receiver.to("/metrics/job/orchestrator/kind/daily")
     assert len(pushes) == 1
     body = pushes[0].body.decode()
-    assert 'orchestrator_runs_total{kind="daily",result="success"} 1.0' in body
+    assert "orchestrator_last_run_success 1.0" in body
     assert "orchestrator_last_success_timestamp_seconds" in body
+    for step in ("bronze-to-silver", "silver-to-gold", "quality-gate", "warehouse-load"):
+        assert f'orchestrator_step_deadline_missed{{step="{step}"}} 0.0' in body
 
 
 def test_backfill_stops_at_the_first_failed_day_and_notifies(
@@ -141,7 +144,7 @@ def test_backfill_stops_at_the_first_failed_day_and_notifies(
     assert "silver-to-gold" in text
     assert "test operator: FAILED" in text  # the operator's error message is passed on
     push = receiver.to("/metrics/job/orchestrator/kind/backfill")[0].body.decode()
-    assert 'orchestrator_runs_total{kind="backfill",result="failure"} 1.0' in push
+    assert "orchestrator_last_run_success 0.0" in push
     assert "orchestrator_last_success_timestamp_seconds" not in push
 
 
@@ -181,3 +184,35 @@ def test_a_rerun_reuses_completed_jobs_and_replaces_failed_ones(
     )
     assert op.seen == ["iotpipe-silver-to-gold-20261115=COMPLETED"]
     assert len(receiver.to("/loader/loads")) == 1
+
+
+def test_a_step_past_its_deadline_is_notified_and_pushed_though_the_run_succeeds(
+    operator: Any, receiver: Receiver, orchestrator_env: dict[str, str], cleanup_apps: None
+) -> None:
+    first_seen: dict[str, float] = {}
+
+    def slow_gold(app: dict[str, Any]) -> str | None:
+        """silver-to-gold completes 4 s after it was submitted; the rest at once."""
+        name = app["metadata"]["name"]
+        if "-silver-to-gold-" not in name:
+            return "COMPLETED"
+        first_seen.setdefault(name, time.monotonic())
+        return "COMPLETED" if time.monotonic() - first_seen[name] > 4 else None
+
+    env = {**orchestrator_env, "ORCHESTRATOR_DEADLINE_SILVER_TO_GOLD_MINUTES": "0.03"}  # 1.8 s
+    with operator(slow_gold):
+        result = invoke(env, "daily", "--day", "2026-11-05", "--no-stream")
+    assert result.exit_code == 0, result.output  # late, not failed
+    assert "late: silver-to-gold" in result.output
+    [text] = receiver.texts()
+    assert "2026-11-05" in text
+    assert "silver-to-gold is not done" in text
+    mid, end = (p.body.decode() for p in receiver.to("/metrics/job/orchestrator/kind/daily"))
+    # pushed the moment the deadline passed, while silver-to-gold was still running ...
+    assert 'orchestrator_step_deadline_missed{step="silver-to-gold"} 1.0' in mid
+    assert "orchestrator_last_run_success" not in mid
+    # ... and again at the end: the run succeeded, the step stays late
+    assert 'orchestrator_step_deadline_missed{step="silver-to-gold"} 1.0' in end
+    assert 'orchestrator_step_deadline_missed{step="bronze-to-silver"} 0.0' in end
+    assert 'orchestrator_step_deadline_missed{step="warehouse-load"} 0.0' in end
+    assert "orchestrator_last_run_success 1.0" in end

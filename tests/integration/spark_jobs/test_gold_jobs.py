@@ -104,6 +104,33 @@ def test_health_from_the_configured_rate(windows: dict[tuple[str, datetime], Any
         assert (row.expected_count, row.health_pct) == expected
 
 
+def test_lowest_sensor_health_per_location_of_the_newest_hour(lake: Lake, spark: Any) -> None:
+    gold = spark.read.parquet(lake.gold_windows)
+    health = silver_to_gold.health_by_location(gold, SETTINGS)
+    assert health == {"site-a": pytest.approx(70.0), "site-b": pytest.approx(100.0)}  # lossy
+
+
+def test_a_sensor_silent_for_the_newest_hour_has_health_zero(spark: Any) -> None:
+    def window(sensor: str, start: datetime, count: int) -> dict[str, Any]:
+        end = start + timedelta(minutes=5)
+        return {"sensor_id": sensor, "sensor_type": "temperature", "location": "site-c"} | {
+            "window_start": start,
+            "window_end": end,
+            "reading_count": count,
+        }
+
+    rows = [window("s1", T0 + timedelta(minutes=m), 300) for m in range(0, 120, 5)]
+    rows += [window("s2", T0 + timedelta(minutes=m), 300) for m in range(0, 60, 5)]  # then silent
+    rows += [window("s3", T0 + timedelta(minutes=60 + m), 150) for m in range(0, 30, 5)]
+    frame = spark.createDataFrame(rows)
+    # the newest hour is 11:00-12:00, and s1's windows reach 12:00: s2 sent none of it
+    assert silver_to_gold.health_by_location(frame, SETTINGS) == {"site-c": 0.0}
+    # the data reaching only 11:30, readings after it are not yet due: s3 at half rate
+    early = frame.where(f"sensor_id != 's2' AND window_end <= '{T0 + timedelta(minutes=90)}'")
+    assert silver_to_gold.health_by_location(early, SETTINGS) == {"site-c": 50.0}
+    assert silver_to_gold.health_by_location(frame.limit(0), SETTINGS) == {}
+
+
 def test_anomaly_count_per_window(windows: dict[tuple[str, datetime], Any]) -> None:
     spiked = T0 + timedelta(minutes=SPIKES_AT)
     counts = {key: row.anomaly_count for key, row in windows.items() if row.anomaly_count}

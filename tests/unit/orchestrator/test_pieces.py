@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from orchestrator.cli import window_document
+from orchestrator.deadlines import StepDeadlines
 from orchestrator.freshness import Freshness, newest_file_time
 from orchestrator.metrics import push_run
 from orchestrator.pipeline import StepFailed, WindowResult, app_name
@@ -60,12 +63,11 @@ def test_no_bronze_at_all(tmp_path: Path) -> None:
 
 def test_failed_run_does_not_push_a_last_success() -> None:
     registry = push_run(None, "daily", success=False)
-    assert (
-        registry.get_sample_value("orchestrator_runs_total", {"kind": "daily", "result": "failure"})
-        == 1
-    )
+    assert registry.get_sample_value("orchestrator_last_run_success") == 0
+    assert registry.get_sample_value("orchestrator_last_run_timestamp_seconds") is not None
     assert registry.get_sample_value("orchestrator_last_success_timestamp_seconds") is None
     ok = push_run(None, "daily", success=True)
+    assert ok.get_sample_value("orchestrator_last_run_success") == 1
     assert ok.get_sample_value("orchestrator_last_success_timestamp_seconds") is not None
 
 
@@ -97,3 +99,40 @@ def test_a_window_outcome_as_json() -> None:
             "error": None,
         },
     ]
+
+
+def test_a_run_pushes_every_step_so_a_late_one_clears_next_time() -> None:
+    registry = push_run(
+        None, "daily", success=True, steps_missed={"silver-to-gold": True, "warehouse-load": False}
+    )
+    value = registry.get_sample_value
+    assert value("orchestrator_step_deadline_missed", {"step": "silver-to-gold"}) == 1
+    assert value("orchestrator_step_deadline_missed", {"step": "warehouse-load"}) == 0
+
+
+def test_a_step_not_done_by_its_deadline_is_late_even_if_it_finishes() -> None:
+    reports: list[tuple[str, float]] = []
+    both_late = threading.Event()
+
+    def late(step: str, deadline: float) -> None:
+        reports.append((step, deadline))
+        if len(reports) == 2:
+            both_late.set()
+
+    deadlines = {"fast": 30.0, "slow": 0.05, "later": 0.1}
+    with StepDeadlines(deadlines, late) as watch:
+        watch.done("fast")  # in time
+        assert both_late.wait(10)
+        watch.done("slow")  # it finishes, but late
+        watch.done("later")
+    assert reports == [("slow", 0.05), ("later", 0.1)]
+    assert watch.missed() == {"fast": False, "slow": True, "later": True}
+
+
+def test_steps_never_reached_are_not_late_once_the_run_ends() -> None:
+    reports: list[str] = []
+    with StepDeadlines({"load": 0.2}, lambda step, _: reports.append(step)) as watch:
+        pass  # the run failed before the load
+    time.sleep(0.4)
+    assert reports == []
+    assert watch.missed() == {"load": False}

@@ -172,3 +172,12 @@ def test_alert_counts_are_gauges_per_sensor_type() -> None:
     assert value("silver_anomaly_alerts", {"sensor_type": "temperature"}) == 2
     assert value("silver_anomaly_alerts", {"sensor_type": "humidity"}) == 0
     assert value("silver_readings", {"sensor_type": "temperature"}) == 3600
+
+
+def test_health_is_a_gauge_per_location() -> None:
+    from spark_jobs.silver_to_gold import push_health
+
+    registry = push_health(None, {"site-a": 70.0, "site-b": 100.0})
+    value = registry.get_sample_value
+    assert value("gold_sensor_health_min_pct", {"location": "site-a"}) == 70.0
+    assert value("gold_sensor_health_min_pct", {"location": "site-b"}) == 100.0

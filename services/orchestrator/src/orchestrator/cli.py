@@ -7,9 +7,9 @@ have been told), 2 for bad arguments or configuration.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
@@ -28,7 +28,8 @@ from iotpipe.output import Output, OutputOption, print_json
 from iotpipe.settings import from_environment
 from iotpipe.windows import Window
 from orchestrator import freshness
-from orchestrator.metrics import push_run
+from orchestrator.deadlines import StepDeadlines
+from orchestrator.metrics import push_run, push_steps
 from orchestrator.notify import notify
 from orchestrator.pipeline import Orchestrator, StepFailed, WindowResult
 from orchestrator.settings import OrchestratorSettings
@@ -51,7 +52,9 @@ def _settings() -> OrchestratorSettings:
 
 @contextmanager
 def _orchestrator(
-    settings: OrchestratorSettings, progress: Progress | None = None
+    settings: OrchestratorSettings,
+    progress: Progress | None = None,
+    on_step_done: Callable[[str], None] | None = None,
 ) -> Iterator[Orchestrator]:
     with api_client(settings.kubeconfig) as api:
         task = progress.add_task("", total=None) if progress else None
@@ -62,7 +65,7 @@ def _orchestrator(
             else:
                 console.print(f"{window} {step}")
 
-        yield Orchestrator(settings, SparkApps(api, settings.namespace), show)
+        yield Orchestrator(settings, SparkApps(api, settings.namespace), show, on_step_done)
 
 
 def _finish(
@@ -74,11 +77,11 @@ def _finish(
     headline: str | None = None,
     output: Output = Output.TABLE,
     details: dict[str, Any] | None = None,
+    steps_missed: Mapping[str, bool] | None = None,
 ) -> None:
     """Push the run's metrics, notify the webhook of a failure, print the outcome (with
     --output json: one document on stdout) and exit 1 when it failed."""
-    sla_misses = len(failures) if kind == "freshness" else 0
-    push_run(settings.pushgateway_url, kind, success=not failures, sla_misses=sla_misses)
+    push_run(settings.pushgateway_url, kind, success=not failures, steps_missed=steps_missed)
     if output is Output.JSON:
         outcome = {"kind": kind, "ok": not failures, "summary": summary, "failures": failures}
         print_json(outcome | (details or {}))
@@ -131,7 +134,8 @@ def daily(
     window = Window.day(target)
     failures = []
     recreated = False
-    with _orchestrator(settings) as orch:
+    deadlines = StepDeadlines(settings.step_deadlines, _report_late(settings, target))
+    with deadlines, _orchestrator(settings, on_step_done=deadlines.done) as orch:
         if stream:
             try:
                 recreated = orch.ensure_stream()
@@ -142,9 +146,41 @@ def daily(
         result = orch.run_window(window)
     if not result.ok:
         failures.append(_describe(result))
-    details = {"day": target.isoformat(), "stream_recreated": recreated}
+    late = [step for step, missed in deadlines.missed().items() if missed]
+    summary = f"day {target}" + (f" (late: {', '.join(late)})" if late else "")
+    details = {"day": target.isoformat(), "stream_recreated": recreated, "late_steps": late}
     details["windows"] = [window_document(result)]
-    _finish(settings, "daily", failures, f"day {target}", output=output, details=details)
+    _finish(
+        settings,
+        "daily",
+        failures,
+        summary,
+        output=output,
+        details=details,
+        steps_missed=deadlines.missed(),
+    )
+
+
+def _report_late(settings: OrchestratorSettings, day: date) -> Callable[[str, float], None]:
+    """What the daily run does the moment a step passes its deadline: tell the webhook and
+    push the steps' deadline gauges (the run goes on)."""
+    reported: list[str] = []
+
+    def late(step: str, deadline: float) -> None:
+        reported.append(step)
+        text = (
+            f":hourglass: iotpipe daily run for {day}: {step} is not done "
+            f"{deadline / 60:.0f} min after the run started (its deadline); still running"
+        )
+        console.print(f"[yellow]{text}[/yellow]")
+        notify(settings.webhook, text)
+        push_steps(
+            settings.pushgateway_url,
+            "daily",
+            {step: step in reported for step in settings.step_deadlines},
+        )
+
+    return late
 
 
 @app.command()

@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 JOBS = ("bronze-to-silver", "silver-to-gold")
 """The medallion's batch steps, in order: the chart's ScheduledSparkApplication suffixes."""
 GATE_LAYERS = (Layer.SILVER, Layer.GOLD)
+STEPS = (*JOBS, "quality-gate", "warehouse-load")
+"""Every step of a window, as the daily run's deadlines and metrics name them."""
 MANAGED_BY = {"app.kubernetes.io/managed-by": "iotpipe-orchestrator"}
 
 Progress = Callable[[Window, str], None]
@@ -79,11 +81,17 @@ def _retry_loader(exc: BaseException) -> bool:
 
 class Orchestrator:
     def __init__(
-        self, settings: OrchestratorSettings, apps: SparkApps, progress: Progress | None = None
+        self,
+        settings: OrchestratorSettings,
+        apps: SparkApps,
+        progress: Progress | None = None,
+        on_step_done: Callable[[str], None] | None = None,
     ) -> None:
         self.settings = settings
         self.apps = apps
         self.progress = progress or (lambda window, step: None)
+        self.on_step_done = on_step_done or (lambda step: None)
+        """Called with each step of :data:`STEPS` that finished successfully."""
 
     # -- the streaming job -------------------------------------------------------------
     @property
@@ -198,8 +206,11 @@ class Orchestrator:
         try:
             for job in JOBS:
                 result.applications.append(self.run_job(job, window))
+                self.on_step_done(job)
             self.gate(window)
+            self.on_step_done("quality-gate")
             result.load = self.load(window)
+            self.on_step_done("warehouse-load")
         except StepFailed as exc:
             log.error("window %s failed at %s", window, exc)
             result.error = exc

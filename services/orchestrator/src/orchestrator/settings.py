@@ -48,11 +48,35 @@ class OrchestratorSettings(BaseSettings):
     stream_timeout_seconds: float = Field(
         default=600, gt=0, description="How long the stream may take to reach RUNNING."
     )
+    deadline_bronze_to_silver_minutes: float = Field(
+        default=90, gt=0, description="Daily run: bronze-to-silver done this long after the start."
+    )
+    deadline_silver_to_gold_minutes: float = Field(
+        default=150, gt=0, description="Daily run: silver-to-gold done this long after the start."
+    )
+    deadline_quality_gate_minutes: float = Field(
+        default=180, gt=0, description="Daily run: the quality gate done this long after the start."
+    )
+    deadline_warehouse_load_minutes: float = Field(
+        default=210,
+        gt=0,
+        description="Daily run: the warehouse load done this long after the start.",
+    )
     gate_timeout_seconds: float = Field(default=900, gt=0)
     loader_timeout_seconds: float = Field(default=900, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = False
     lake: LakeSettings = Field(default_factory=LakeSettings)
+
+    @property
+    def step_deadlines(self) -> dict[str, float]:
+        """Seconds from the daily run's start by which each step must be done."""
+        return {
+            "bronze-to-silver": self.deadline_bronze_to_silver_minutes * 60,
+            "silver-to-gold": self.deadline_silver_to_gold_minutes * 60,
+            "quality-gate": self.deadline_quality_gate_minutes * 60,
+            "warehouse-load": self.deadline_warehouse_load_minutes * 60,
+        }
 
     @property
     def webhook(self) -> str | None:

@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
+from prometheus_client import CollectorRegistry, Gauge
 
 from iotpipe.contract import SensorType
 from iotpipe.lake import EVENT_PARTITIONS, Lake
@@ -41,6 +41,7 @@ from spark_jobs.medallion import (
     hours_filter,
     out_of_range,
     overwrite_partitions,
+    push_metrics,
     read_table,
     run_cli,
     stale_partitions,
@@ -253,11 +254,7 @@ def push_alert_counts(gateway: str | None, by_type: Mapping[str, int]) -> Collec
     for name, count in by_type.items():
         what, kind = name.split(":", 1)
         gauges[what].labels(sensor_type=kind).set(count)
-    if gateway:
-        try:
-            push_to_gateway(gateway, job="bronze_to_silver", registry=registry)
-        except OSError as exc:
-            log.error("could not push metrics to %s: %s", gateway, exc)
+    push_metrics(gateway, "bronze_to_silver", registry)
     return registry
 
 

@@ -18,6 +18,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from prometheus_client import CollectorRegistry, push_to_gateway
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from rich.console import Console
@@ -135,7 +136,8 @@ class MedallionSettings(BaseSettings):
     )
     pushgateway_url: str | None = Field(
         default=None,
-        description="Prometheus Pushgateway for bronze_to_silver's alert counts, "
+        description="Prometheus Pushgateway for bronze_to_silver's alert counts and "
+        "silver_to_gold's sensor health, "
         "e.g. http://pushgateway.monitoring:9091 (unset: not pushed).",
     )
 
@@ -299,6 +301,8 @@ class Report:
     """The row accounting."""
     anomalies: dict[str, int] = field(default_factory=dict)
     """Anomaly scoring's counts (alerts, rows the learned detector scored), shown and logged."""
+    health_min_pct: dict[str, float] = field(default_factory=dict)
+    """silver_to_gold: per location, the lowest sensor health of the newest hour."""
 
     def document(self) -> dict[str, Any]:
         """The report for ``--output json``."""
@@ -317,7 +321,20 @@ class Report:
         grid.add_row("of which for late data", ", ".join(self.late_partitions) or "none")
         for name, count in {**self.counts, **self.anomalies}.items():
             grid.add_row(name, f"{count:,}")
+        for location, pct in sorted(self.health_min_pct.items()):
+            grid.add_row(f"lowest sensor health, {location}", f"{pct:.1f} %")
         return grid
+
+
+def push_metrics(gateway: str | None, job: str, registry: CollectorRegistry) -> None:
+    """``push`` (PUT: replaces the job's whole group) ``registry`` to the Pushgateway, when
+    one is set; a failed push is logged, never raised (the run's data is written)."""
+    if not gateway:
+        return
+    try:
+        push_to_gateway(gateway, job=job, registry=registry)
+    except OSError as exc:
+        log.error("could not push metrics to %s: %s", gateway, exc)
 
 
 Step = Callable[[str], None]

@@ -22,9 +22,11 @@ Run: ``python -m spark_jobs.silver_to_gold --window 2026-11-26``.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Gauge
 
 from iotpipe.lake import WINDOW_PARTITIONS, Lake
 from iotpipe.windows import Window
@@ -38,6 +40,7 @@ from spark_jobs.medallion import (
     expected_count,
     health_pct,
     overwrite_partitions,
+    push_metrics,
     read_table,
     run_cli,
     stale_partitions,
@@ -144,6 +147,66 @@ def rollup(
     return conform(_lineage(frame, settings, "period_start"), schema)
 
 
+def health_by_location(windows: DataFrame, settings: MedallionSettings) -> dict[str, float]:
+    """Per location, the lowest sensor health over the newest hour of ``windows``.
+
+    A sensor's health there is its readings in that hour over those it should have sent
+    from the hour's start to the newest window end in the data (so an hour still in
+    progress, or data that reaches Silver late, is not counted as missing). Every sensor
+    of the run's data counts, so one silent for the whole hour has health 0.
+    """
+    from pyspark.sql import functions as sf
+
+    hour = sf.date_trunc("hour", "window_start")
+    bounds = windows.agg(sf.max(hour).alias("hour"), sf.max("window_end").alias("horizon")).first()
+    if bounds is None or bounds["hour"] is None:
+        return {}
+    start = sf.lit(bounds["hour"]).cast("timestamp")
+    end = sf.least(start + sf.expr("INTERVAL 1 HOUR"), sf.lit(bounds["horizon"]).cast("timestamp"))
+    sensors = windows.groupBy("sensor_id").agg(
+        sf.max("sensor_type").alias("sensor_type"),
+        sf.max_by("location", "window_start").alias("location"),
+    )
+    received = (
+        windows.where(hour == start)
+        .groupBy("sensor_id")
+        .agg(sf.sum("reading_count").alias("received"))
+    )
+    health = (
+        sensors.join(received, "sensor_id", "left")
+        .withColumn(
+            "health_pct",
+            health_pct(
+                sf.coalesce(sf.col("received"), sf.lit(0)),
+                expected_count(settings, sf.col("sensor_type"), start, end),
+            ),
+        )
+        .groupBy("location")
+        .agg(sf.min("health_pct").alias("health_pct"))
+    )
+    return {row["location"]: float(row["health_pct"]) for row in health.collect()}
+
+
+def push_health(gateway: str | None, by_location: Mapping[str, float]) -> CollectorRegistry:
+    """Push the lowest sensor health per location as ``gold_sensor_health_min_pct``.
+
+    ``push`` (PUT) replaces the job's group, so a location the latest run did not see
+    drops out instead of keeping an old value.
+    """
+    registry = CollectorRegistry()
+    gauge = Gauge(
+        "gold_sensor_health_min_pct",
+        "Lowest sensor health (readings received / expected x 100) of the location over the "
+        "newest hour the latest silver_to_gold run wrote",
+        ["location"],
+        registry=registry,
+    )
+    for location, pct in by_location.items():
+        gauge.labels(location=location).set(pct)
+    push_metrics(gateway, "silver_to_gold", registry)
+    return registry
+
+
 def run(
     spark: SparkSession,
     window: Window,
@@ -186,6 +249,7 @@ def run(
         sf.collect_set("window_date").alias("days"),
     ).first()
     assert totals is not None
+    health = health_by_location(windows, settings)
     try:
         step("writing Gold 5-minute windows")
         overwrite_partitions(
@@ -201,6 +265,7 @@ def run(
             )
     finally:
         windows.unpersist()
+    push_health(settings.pushgateway_url, health)
     written = sorted(totals["days"])
     return Report(
         job="silver_to_gold",
@@ -208,6 +273,7 @@ def run(
         partitions=[f"window_date={day.isoformat()}" for day in written],
         late_partitions=[f"window_date={day.isoformat()}" for day in written if day in late],
         counts={name: int(totals[name]) for name in ("silver_rows", "windows", "anomalies")},
+        health_min_pct=health,
     )
 
 
