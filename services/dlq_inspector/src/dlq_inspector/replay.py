@@ -504,4 +504,8 @@ class Replayer:
         skips them rather than reading them back."""
         for r, entry, (_, offset) in zip(ready, entries, placed, strict=True):
             self._ledger.record(r.key, entry, offset)
-        self._ledger_tail.skip(placed)
+        # The commit marker takes the next offset of each partition the transaction wrote.
+        ends: dict[int, int] = {}
+        for partition, offset in placed:
+            ends[partition] = max(offset, ends.get(partition, -1))
+        self._ledger_tail.skip([*placed, *((p, end + 1) for p, end in ends.items())])
