@@ -63,6 +63,8 @@ class TopicTail:
         """Requests waiting in :meth:`caught_up` (no pause for own writes meanwhile)."""
         self._skips: dict[TopicPartition, list[tuple[int, int]]] = {}
         """Runs of offsets ``[start, end)`` written and applied by this process, not read yet."""
+        self._floors: dict[TopicPartition, int] = {}
+        """Per partition, the offset of the last seek over own writes (all below is applied)."""
         self.ready = False
         """True once the tail has caught up with the topic at least once."""
         self.applied = 0
@@ -94,10 +96,14 @@ class TopicTail:
         while True:
             try:
                 batches = await consumer.getmany(timeout_ms=200, max_records=self._max_records)
-                for records in batches.values():
-                    for record in records:
+                for tp, records in batches.items():
+                    # A fetch issued before a seek over own writes can still deliver what it
+                    # read: records below the seek's target are applied already.
+                    floor = self._floors.get(tp, 0)
+                    fresh = [r for r in records if r.offset >= floor]
+                    for record in fresh:
                         self._apply(record)
-                    self.applied += len(records)
+                    self.applied += len(fresh)
                 for tp in self._partitions:
                     self._positions[tp] = await consumer.position(tp)  # (no suspension)
                 self._skip_ahead()
@@ -161,6 +167,7 @@ class TopicTail:
                 end = runs.pop(0)[1]
                 if end > position:
                     self._consumer.seek(tp, end)
+                    self._floors[tp] = end
                     position = self._positions[tp] = end
                     moved = True
         if moved:
