@@ -209,3 +209,24 @@ def test_daily_run_step_deadlines_reach_the_orchestrators_settings() -> None:
         "quality-gate": 180 * 60,
         "warehouse-load": 210 * 60,
     }
+
+
+def test_the_reconcile_cronjob_runs_the_reconcile_without_the_kubernetes_api() -> None:
+    from orchestrator.settings import OrchestratorSettings
+
+    docs = render(orchestrator__reconcile__lookbackDays=3)
+    job = one(docs, "CronJob", "iotpipe-orchestrator-reconcile")
+    assert job["spec"]["schedule"] == "55 * * * *"
+    pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    (container,) = pod["containers"]
+    assert container["args"] == ["reconcile"]
+    env = {e["name"]: e for e in container["env"]}
+    assert "secretKeyRef" in env["ORCHESTRATOR_LOADER_TOKEN"]["valueFrom"]
+    assert "secretKeyRef" in env["ORCHESTRATOR_QUALITY_GATE_TOKEN"]["valueFrom"]
+    tokens = {"quality_gate_token": "x" * 16, "loader_token": "x" * 16}
+    lookback = env["ORCHESTRATOR_RECONCILE_LOOKBACK_DAYS"]["value"]
+    settings = OrchestratorSettings.model_validate(tokens | {"reconcile_lookback_days": lookback})
+    assert settings.reconcile_lookback_days == 3
+    off = render(orchestrator__reconcile__enabled=False)
+    assert not [d for d in off if d["metadata"]["name"] == "iotpipe-orchestrator-reconcile"]

@@ -190,10 +190,10 @@ def test_every_pod_runs_locked_down(profile):
     docs = render(profile)
     pods = list(pod_templates(docs))
     labels = {label for label, _ in pods}
-    # 4 Deployments + the orchestrator's CronJobs (2; values-local turns the freshness check
-    # off) + Kafka's StatefulSet and setup Job without Strimzi + the helm test Pods (one per
-    # service, one for Kafka)
-    cronjobs = 1 if profile == "local" else 2
+    # 4 Deployments + the orchestrator's CronJobs (3; values-local turns the freshness check
+    # and the reconcile off) + Kafka's StatefulSet and setup Job without Strimzi + the helm
+    # test Pods (one per service, one for Kafka)
+    cronjobs = 1 if profile == "local" else 3
     kafka = 2 if profile in STATEFULSET_PROFILES else 0
     assert len(pods) == 4 + cronjobs + kafka + 5, labels
     if profile in STATEFULSET_PROFILES:

@@ -287,7 +287,7 @@ def test_migrations_are_applied_once_and_readiness_sees_the_warehouse(
     assert Warehouse(dialect_for(settings)).migrate() == []  # the app applied them at start
     with psycopg.connect(settings.warehouse_dsn.get_secret_value()) as conn:
         versions = conn.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()
-    assert versions == [(1,), (2,), (3,)]  # 3: fact_sensor_readings.alert_count
+    assert versions == [(1,), (2,), (3,), (4,)]  # 3: alert_count, 4: load_history.gold_fingerprints
 
 
 def test_every_series_a_load_can_touch_exists_before_the_first_load(client: TestClient) -> None:

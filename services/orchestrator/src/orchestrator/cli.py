@@ -1,4 +1,5 @@
-"""``orchestrator``: the daily run, backfills and the freshness check (the chart's CronJobs).
+"""``orchestrator``: the daily run, backfills, the reconcile of windows late data changed and
+the freshness check (the chart's CronJobs).
 
 Exit status 0 when the run succeeded, 1 when it failed (the webhook and the Pushgateway
 have been told), 2 for bad arguments or configuration.
@@ -78,10 +79,17 @@ def _finish(
     output: Output = Output.TABLE,
     details: dict[str, Any] | None = None,
     steps_missed: Mapping[str, bool] | None = None,
+    windows: Mapping[str, int] | None = None,
 ) -> None:
     """Push the run's metrics, notify the webhook of a failure, print the outcome (with
     --output json: one document on stdout) and exit 1 when it failed."""
-    push_run(settings.pushgateway_url, kind, success=not failures, steps_missed=steps_missed)
+    push_run(
+        settings.pushgateway_url,
+        kind,
+        success=not failures,
+        steps_missed=steps_missed,
+        windows=windows,
+    )
     if output is Output.JSON:
         outcome = {"kind": kind, "ok": not failures, "summary": summary, "failures": failures}
         print_json(outcome | (details or {}))
@@ -227,6 +235,66 @@ def backfill(
         "windows": [window_document(r) for r in results],
     }
     _finish(settings, "backfill", failed, summary, output=output, details=details)
+
+
+@app.command()
+def reconcile(
+    lookback_days: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=366,
+            help="Windows loaded that start this many days back up to now; default "
+            "ORCHESTRATOR_RECONCILE_LOOKBACK_DAYS (7).",
+        ),
+    ] = None,
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """Reload the windows late data changed: every loaded window whose Gold files are not
+    the ones its last load read goes through the Gold quality gate and the
+    warehouse load again. A window whose gate fails is not loaded (its previous rows stay)
+    and fails the run."""
+    settings = _settings()
+    days = lookback_days or settings.reconcile_lookback_days
+    now = datetime.now(UTC)
+    lookback = Window(Window.day(now.date()).end - timedelta(days=days + 1), now)
+    orch = Orchestrator(settings, None, lambda window, step: console.print(f"{window} {step}"))
+    try:
+        outcome = orch.reconcile(lookback, on_window=lambda r: console.print(_describe_reload(r)))
+    except StepFailed as exc:
+        _finish(settings, "reconcile", [str(exc)], f"loaded windows of {lookback}", output=output)
+        return
+    counts = outcome.counts()
+    summary = (
+        f"{counts['checked']} loaded windows of {lookback} checked, {counts['changed']} changed "
+        f"since their load: {counts['reloaded']} reloaded, {counts['refused']} refused"
+    )
+    details = {
+        "lookback": str(lookback),
+        "counts": counts,
+        "checked": outcome.checked,
+        "windows": [window_document(r) for r in outcome.reloaded + outcome.refused],
+    }
+    _finish(
+        settings,
+        "reconcile",
+        [_describe_reload(r) for r in outcome.refused],
+        summary,
+        headline=f":red_circle: iotpipe reconcile: {summary}",
+        output=output,
+        details=details,
+        windows=counts,
+    )
+
+
+def _describe_reload(result: WindowResult) -> str:
+    if result.ok:
+        load = result.load or {}
+        return (
+            f"{result.window}: reloaded (load {load.get('id', '?')}, "
+            f"{load.get('rows_inserted', '?')} rows)"
+        )
+    return f"{result.window}: not reloaded, the warehouse keeps its rows: {result.error}"
 
 
 @app.command("check-freshness")

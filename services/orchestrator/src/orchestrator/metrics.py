@@ -13,6 +13,9 @@ values until the next push of that kind, so every metric is a **gauge of the lat
   ended; only a successful run pushes it, so a failed run leaves the previous value
 - ``orchestrator_step_deadline_missed{kind="daily",step}``: 1 when that step of the latest
   daily run passed its deadline (pushed the moment it does, and again at the end of the run)
+- ``orchestrator_reconcile_windows{kind="reconcile",outcome}``: windows of the latest
+  reconcile that were ``checked``, ``changed`` (Gold rewritten since their load), ``reloaded``
+  and ``refused`` (changed, but the gate failed or the loader refused: not reloaded)
 
 Prometheus scrapes the Pushgateway with ``honor_labels: true``, so ``job`` and ``kind``
 are the group's. The alert rules (observability/rules/iotpipe.rules.yaml) read exactly
@@ -37,7 +40,11 @@ def grouping_key(kind: str) -> dict[str, str]:
 
 
 def run_registry(
-    kind: str, *, success: bool, steps_missed: Mapping[str, bool] | None = None
+    kind: str,
+    *,
+    success: bool,
+    steps_missed: Mapping[str, bool] | None = None,
+    windows: Mapping[str, int] | None = None,
 ) -> CollectorRegistry:
     """The metrics one run of ``kind`` pushes when it ends."""
     registry = CollectorRegistry()
@@ -60,6 +67,15 @@ def run_registry(
         ).set(now)
     if steps_missed is not None:
         _steps_gauge(registry, steps_missed)
+    if windows is not None:
+        gauge = Gauge(
+            "orchestrator_reconcile_windows",
+            "Windows of the latest reconcile by outcome: checked, changed, reloaded, refused",
+            ["outcome"],
+            registry=registry,
+        )
+        for outcome, count in windows.items():
+            gauge.labels(outcome=outcome).set(count)
     return registry
 
 
@@ -98,9 +114,10 @@ def push_run(
     *,
     success: bool,
     steps_missed: Mapping[str, bool] | None = None,
+    windows: Mapping[str, int] | None = None,
 ) -> CollectorRegistry:
     """Record the end of one run and push it. Returns the registry pushed."""
-    registry = run_registry(kind, success=success, steps_missed=steps_missed)
+    registry = run_registry(kind, success=success, steps_missed=steps_missed, windows=windows)
     push(gateway, kind, registry)
     return registry
 

@@ -1,4 +1,4 @@
-"""The runs: the daily run, a day-by-day backfill, the freshness check.
+"""The runs: the daily run, a day-by-day backfill, the reconcile of changed windows.
 
 One window goes through the same steps every time::
 
@@ -9,6 +9,10 @@ that job (its ``.spec.template``: image, resources, lake and Kafka settings all 
 the chart, in one place) with the window as its argument, named ``<job>-<window>``. A rerun
 of a window reuses a COMPLETED application, waits for one still in flight and replaces a
 failed one, so retrying a run never repeats finished Spark work.
+
+The reconcile (:meth:`Orchestrator.reconcile`) needs no Spark: it asks the loader which
+loaded windows' Gold changed since their load (late data recomputed it), and takes each of
+those through the gate and the load again.
 """
 
 from __future__ import annotations
@@ -79,19 +83,48 @@ def _retry_loader(exc: BaseException) -> bool:
     return isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code == 503
 
 
+@dataclass
+class ReconcileResult:
+    """One reconcile: the loaded windows compared, and what became of the changed ones."""
+
+    checked: list[str] = field(default_factory=list)
+    reloaded: list[WindowResult] = field(default_factory=list)
+    refused: list[WindowResult] = field(default_factory=list)
+    """Changed windows not reloaded: the gate failed them or the loader refused or failed
+    (the warehouse keeps their previous rows)."""
+
+    @property
+    def ok(self) -> bool:
+        return not self.refused
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "checked": len(self.checked),
+            "changed": len(self.reloaded) + len(self.refused),
+            "reloaded": len(self.reloaded),
+            "refused": len(self.refused),
+        }
+
+
 class Orchestrator:
     def __init__(
         self,
         settings: OrchestratorSettings,
-        apps: SparkApps,
+        apps: SparkApps | None,
         progress: Progress | None = None,
         on_step_done: Callable[[str], None] | None = None,
     ) -> None:
         self.settings = settings
-        self.apps = apps
+        self._apps = apps
         self.progress = progress or (lambda window, step: None)
         self.on_step_done = on_step_done or (lambda step: None)
         """Called with each step of :data:`STEPS` that finished successfully."""
+
+    @property
+    def apps(self) -> SparkApps:
+        if self._apps is None:
+            raise RuntimeError("this run was started without the Kubernetes API")
+        return self._apps
 
     # -- the streaming job -------------------------------------------------------------
     @property
@@ -146,9 +179,9 @@ class Orchestrator:
             raise StepFailed(job, f"Kubernetes API: {exc.status} {exc.reason}") from None
         return name
 
-    def gate(self, window: Window) -> None:
+    def gate(self, window: Window, layers: tuple[Layer, ...] = GATE_LAYERS) -> None:
         s = self.settings
-        for layer in GATE_LAYERS:
+        for layer in layers:
             self.progress(window, f"quality gate: {layer}")
             try:
                 verdict = asyncio.run(
@@ -168,6 +201,39 @@ class Orchestrator:
                     f"quality gate ({layer})",
                     f"verdict {verdict.verdict} (run {verdict.run_id}); failed: {failed}",
                 )
+
+    def loaded_windows(self, window: Window) -> list[dict[str, Any]]:
+        """The loader's ``GET /loaded-windows``: each loaded window starting in ``window``,
+        with the Gold partitions that changed since its load."""
+        s = self.settings
+        params = {
+            "start": f"{window.start:%Y-%m-%dT%H:%M:%SZ}",
+            "end": f"{window.end:%Y-%m-%dT%H:%M:%SZ}",
+        }
+        try:
+            for attempt in Retrying(
+                stop=stop_after_attempt(3),
+                wait=wait_exponential(multiplier=1, max=10),
+                retry=retry_if_exception(_retry_loader),
+                reraise=True,
+            ):
+                with attempt:
+                    response = httpx.get(
+                        s.loader_url.rstrip("/") + "/loaded-windows",
+                        params=params,
+                        timeout=s.loader_timeout_seconds,
+                    )
+                    response.raise_for_status()
+        except httpx.HTTPStatusError as exc:
+            raise StepFailed(
+                "loaded windows", f"{exc.response.status_code} {_detail(exc.response)}"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise StepFailed(
+                "loaded windows", f"loader at {s.loader_url} unreachable: {exc}"
+            ) from None
+        windows: list[dict[str, Any]] = response.json()
+        return windows
 
     def load(self, window: Window) -> dict[str, Any]:
         s = self.settings
@@ -218,7 +284,51 @@ class Orchestrator:
         result.ok = True
         return result
 
+    def reload_window(self, window: Window) -> WindowResult:
+        """Run the Gold gate on one window and load it again. Its Spark steps are not rerun
+        (the medallion's schedule already recomputed what late data touched), and only Gold is
+        gated: Gold's files are what changed and what the loader's verdict must cover."""
+        result = WindowResult(window=window, ok=False)
+        try:
+            self.gate(window, (Layer.GOLD,))
+            result.load = self.load(window)
+        except StepFailed as exc:
+            log.error("reload of %s failed at %s", window, exc)
+            result.error = exc
+            return result
+        result.ok = True
+        return result
+
     # -- runs ----------------------------------------------------------------------------
+    def reconcile(
+        self, lookback: Window, on_window: Callable[[WindowResult], None] | None = None
+    ) -> ReconcileResult:
+        """Every window loaded in ``lookback`` whose Gold changed since its load goes
+        through the gate and the loader again (delete-then-insert: the warehouse then holds
+        Gold as it is now). A window whose gate fails keeps its previous rows and is
+        reported; the others still run."""
+        outcome = ReconcileResult()
+        for loaded in self.loaded_windows(lookback):
+            window = Window.parse(loaded["window"])
+            outcome.checked.append(str(window))
+            changed = loaded.get("changed_partitions") or []
+            if not changed:
+                continue
+            log.info(
+                "window %s changed since load %s (%s): reloading",
+                window,
+                loaded.get("load_id"),
+                ", ".join(changed),
+            )
+            self.progress(window, f"reload ({', '.join(changed)} changed)")
+            result = self.reload_window(window)
+            (outcome.reloaded if result.ok else outcome.refused).append(result)
+            if on_window:
+                on_window(result)
+        counts = outcome.counts()
+        log.info("reconcile of %s: %s", lookback, ", ".join(f"{k} {v}" for k, v in counts.items()))
+        return outcome
+
     def backfill(
         self, window: Window, on_day: Callable[[WindowResult], None] | None = None
     ) -> list[WindowResult]:

@@ -62,6 +62,13 @@ class OrchestratorSettings(BaseSettings):
         gt=0,
         description="Daily run: the warehouse load done this long after the start.",
     )
+    reconcile_lookback_days: int = Field(
+        default=7,
+        gt=0,
+        le=366,
+        description="Reconcile: loaded windows starting this many days back are compared "
+        "with Gold and reloaded when it changed.",
+    )
     gate_timeout_seconds: float = Field(default=900, gt=0)
     loader_timeout_seconds: float = Field(default=900, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

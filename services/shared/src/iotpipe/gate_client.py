@@ -179,6 +179,7 @@ async def run_gate(
         pass_rate=run["pass_rate"],
         failed_expectations=run["failed_expectations"],
         checked_at=run["finished_at"],
+        data_fingerprints=run.get("data_fingerprints") or {},
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
@@ -12,6 +13,7 @@ from iotpipe.service import Authorized, ErrorBody
 from warehouse_loader.history import LoadRecord, LoadStatus
 from warehouse_loader.loads import (
     GateUnavailable,
+    LoadedWindow,
     LoadFailed,
     LoadRefused,
     LoadRequest,
@@ -91,6 +93,25 @@ async def list_loads(
     status: Annotated[LoadStatus | None, Query(description="Only loads with this status")] = None,
 ) -> list[LoadRecord]:
     return await _read(service, lambda: service.history.list(limit=limit, status=status))
+
+
+@router.get(
+    "/loaded-windows",
+    summary="Loaded windows and whether Gold changed since their load (what to reload)",
+    responses=UNAVAILABLE,
+)
+async def loaded_windows(
+    service: Service,
+    start: Annotated[datetime, Query(description="Windows starting at or after (UTC)")],
+    end: Annotated[datetime, Query(description="... and before this (UTC)")],
+) -> list[LoadedWindow]:
+    if start.tzinfo is None or end.tzinfo is None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "start and end need a UTC offset (e.g. Z)"
+        )
+    if end <= start:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "end must be after start")
+    return await _read(service, lambda: service.loaded_windows(start, end))
 
 
 @router.get(

@@ -96,6 +96,14 @@ def partition_path(location: str, day: date) -> str:
     return f"{location}/{partition_folder(day)}"
 
 
+def gold_fingerprints(lake: Lake, window: Window) -> dict[str, str]:
+    """What :func:`read_gold` would read for ``window`` now, as its ``fingerprints``: a
+    listing of the partitions' files, no data read."""
+    fs, root = filesystem(lake.gold_windows)
+    folders = [partition_folder(day) for day in window_days(window)]
+    return fingerprints(root, partition_files(fs, root, folders))
+
+
 def conform(table: pa.Table, where: str) -> pa.Table:
     """Select, order and type the file columns; a missing nullable column becomes nulls."""
     columns = []

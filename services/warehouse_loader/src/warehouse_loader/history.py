@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+import json
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -47,6 +49,12 @@ class LoadRecord(BaseModel):
         default=None, description="Set when the load went ahead without a passing gate."
     )
     detail: str | None = Field(default=None, description="Why it was refused or failed.")
+    gold_fingerprints: dict[str, str] | None = Field(
+        default=None,
+        description="The Gold files the load read: per `window_date` partition, the digest of "
+        "its files (iotpipe.lakefs.fingerprints). A reconcile compares it with Gold now to find "
+        "windows late data rewrote after their load. Null for loads that did not read Gold.",
+    )
 
 
 COLUMNS = LOAD_HISTORY.column_names
@@ -57,6 +65,8 @@ def _to_row(record: LoadRecord) -> list[object]:
     values = record.model_dump()
     if values["detail"]:
         values["detail"] = values["detail"][:DETAIL_LIMIT]
+    if values["gold_fingerprints"] is not None:
+        values["gold_fingerprints"] = json.dumps(values["gold_fingerprints"], sort_keys=True)
     return [
         utc_naive(values[c]) if c in _TIMESTAMPS and values[c] is not None else values[c]
         for c in COLUMNS
@@ -69,6 +79,8 @@ def _from_row(row: tuple[object, ...]) -> LoadRecord:
         value = values[column]
         if isinstance(value, datetime):
             values[column] = value.replace(tzinfo=UTC)
+    if isinstance(values["gold_fingerprints"], str):
+        values["gold_fingerprints"] = json.loads(values["gold_fingerprints"])
     return LoadRecord.model_validate(values)
 
 
@@ -108,6 +120,18 @@ class History:
                 f"SELECT {', '.join(COLUMNS)} FROM {LOAD_HISTORY.name} {where} "
                 f"ORDER BY requested_at DESC, id LIMIT {int(limit)}",
                 params,
+            )
+            rows = cursor.fetchall()
+        return [_from_row(row) for row in rows]
+
+    def succeeded_between(self, start: datetime, end: datetime) -> builtins.list[LoadRecord]:
+        """Succeeded loads of windows starting in ``[start, end)``, newest first."""
+        with self.warehouse.transaction() as cursor:
+            cursor.execute(
+                f"SELECT {', '.join(COLUMNS)} FROM {LOAD_HISTORY.name} "
+                "WHERE status = %s AND window_start >= %s AND window_start < %s "
+                "ORDER BY finished_at DESC, id",
+                (LoadStatus.SUCCEEDED.value, utc_naive(start), utc_naive(end)),
             )
             rows = cursor.fetchall()
         return [_from_row(row) for row in rows]

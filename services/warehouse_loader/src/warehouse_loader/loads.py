@@ -20,7 +20,7 @@ from iotpipe.gate_client import GateError, Layer, gate_verdict
 from iotpipe.lake import Lake
 from iotpipe.windows import Window
 from warehouse_loader import metrics
-from warehouse_loader.gold import GoldSlice, read_gold
+from warehouse_loader.gold import GoldSlice, gold_fingerprints, read_gold
 from warehouse_loader.history import History, LoadRecord, LoadStatus
 from warehouse_loader.settings import LoaderSettings
 from warehouse_loader.warehouse import Warehouse
@@ -97,6 +97,33 @@ class LoadRequest(BaseModel):
         )
 
 
+class LoadedWindow(BaseModel):
+    """A window the warehouse holds from a load, and whether Gold changed since."""
+
+    window: str = Field(description="The window as `iotpipe.windows.Window` text.")
+    load_id: str = Field(description="The succeeded load whose rows the warehouse holds.")
+    loaded_at: datetime | None
+    rows_inserted: int | None
+    changed_partitions: list[str] = Field(
+        default_factory=list,
+        description="Gold partitions whose files are not the ones that load read (late data "
+        "rewrote them): the window is due for a reload.",
+    )
+    comparable: bool = Field(
+        description="False when the load recorded no Gold fingerprints (before migration 4): "
+        "nothing to compare, so it is never reported changed."
+    )
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changed_partitions)
+
+
+def changed_partitions(loaded: dict[str, str], now: dict[str, str]) -> list[str]:
+    """Partitions whose files differ, appeared or disappeared since ``loaded`` was read."""
+    return sorted(p for p in loaded.keys() | now.keys() if loaded.get(p) != now.get(p))
+
+
 class LoadRefused(Exception):
     """Not loaded (409): the gate did not pass, or Gold has nothing for the window."""
 
@@ -158,6 +185,36 @@ class LoadService:
         if interrupted:
             log.warning("marked %d load(s) interrupted by a previous stop", interrupted)
             metrics.LOADS.labels(self.dialect, LoadStatus.INTERRUPTED.value).inc(interrupted)
+
+    def loaded_windows(self, start: datetime, end: datetime) -> list[LoadedWindow]:
+        """Per window starting in ``[start, end)``, the newest succeeded load, compared with
+        Gold's files now. A window inside a newer succeeded load's window is left out: that
+        load replaced its rows and is the one compared."""
+        newest: list[LoadRecord] = []
+        for record in self.history.succeeded_between(start, end):
+            window = Window(record.window_start, record.window_end)
+            if not any(Window(n.window_start, n.window_end).contains(window) for n in newest):
+                newest.append(record)
+        out = []
+        for record in newest:
+            window = Window(record.window_start, record.window_end)
+            loaded = record.gold_fingerprints
+            out.append(
+                LoadedWindow(
+                    window=str(window),
+                    load_id=record.id,
+                    loaded_at=record.finished_at,
+                    rows_inserted=record.rows_inserted,
+                    changed_partitions=(
+                        []
+                        if loaded is None
+                        else changed_partitions(loaded, gold_fingerprints(self.lake, window))
+                    ),
+                    comparable=loaded is not None,
+                )
+            )
+        out.sort(key=lambda w: w.window)
+        return out
 
     async def _ask_gate(self, window: Window) -> GateDecision:
         base_url = self.settings.quality_gate_url
@@ -225,6 +282,7 @@ class LoadService:
         try:
             gold = await asyncio.to_thread(read_gold, self.lake, window)
             record.gold_rows = gold.rows
+            record.gold_fingerprints = gold.fingerprints
             changed = [] if request.override_gate else gate.changed(gold)
             counts = None
             if gold.rows and not changed:

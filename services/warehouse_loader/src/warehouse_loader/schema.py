@@ -148,6 +148,7 @@ LOAD_HISTORY = Table(
         Column("gate_verdict", "VARCHAR(16)"),
         Column("override_reason", "VARCHAR(1024)"),
         Column("detail", "VARCHAR(4096)"),
+        Column("gold_fingerprints", "VARCHAR(4096)"),
     ),
     primary_key=("id",),
     sortkey=("requested_at",),
@@ -187,19 +188,36 @@ FACT_SENSOR_READINGS_V1 = Table(
 )
 """The fact table as migration 1 created it (later columns come by their migrations)."""
 
+ADDED_HISTORY_COLUMNS = ("gold_fingerprints",)
+LOAD_HISTORY_V2 = Table(
+    LOAD_HISTORY.name,
+    tuple(c for c in LOAD_HISTORY.columns if c.name not in ADDED_HISTORY_COLUMNS),
+    primary_key=LOAD_HISTORY.primary_key,
+    sortkey=LOAD_HISTORY.sortkey,
+)
+"""The load history as migration 2 created it."""
+
 MIGRATIONS = (
     Migration(
         1,
         "star schema: dim_sensors, dim_time, fact_sensor_readings",
         (DIM_SENSORS, DIM_TIME, FACT_SENSOR_READINGS_V1),
     ),
-    Migration(2, "load history", (LOAD_HISTORY,)),
+    Migration(2, "load history", (LOAD_HISTORY_V2,)),
     Migration(
         3,
         "fact_sensor_readings.alert_count (anomaly alerts per sensor per window)",
         statements=(
             f"ALTER TABLE {FACT_SENSOR_READINGS.name} ADD COLUMN alert_count "
             f"{_column('alert_count').type}",
+        ),
+    ),
+    Migration(
+        4,
+        "load_history.gold_fingerprints (the Gold files a load read, to find windows to reload)",
+        statements=(
+            f"ALTER TABLE {LOAD_HISTORY.name} ADD COLUMN gold_fingerprints "
+            f"{next(c for c in LOAD_HISTORY.columns if c.name == 'gold_fingerprints').type}",
         ),
     ),
 )
