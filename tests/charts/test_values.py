@@ -116,11 +116,13 @@ def test_irsa_annotations():
         "iotpipe-quality-gate": "arn:aws:iam::123456789012:role/iotpipe-quality-gate",
         "iotpipe-sensor-simulator": None,
         "iotpipe-dlq-inspector": None,
-        "iotpipe-orchestrator": None,
+        # read-only, bronze/ only: the freshness check (its sink log, its partitions)
+        "iotpipe-orchestrator": "arn:aws:iam::123456789012:role/iotpipe-orchestrator",
     }
     for key, name in (
         ("sparkExecutor", "iotpipe-spark-executor"),
         ("sparkTrainer", "iotpipe-spark-trainer"),
+        ("orchestrator", "iotpipe-orchestrator"),
     ):
         changed = render(**{f"serviceAccounts__{key}__roleArn": arn})
         assert one(changed, "ServiceAccount", name)["metadata"]["annotations"] == {IRSA: arn}
