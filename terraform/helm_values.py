@@ -45,6 +45,8 @@ CHECKS: dict[str, re.Pattern[str]] = {
     "serviceAccounts.warehouseLoader.roleArn": ROLE_ARN,
     "serviceAccounts.qualityGate.name": re.compile(r"^iotpipe-quality-gate$"),
     "serviceAccounts.qualityGate.roleArn": ROLE_ARN,
+    "serviceAccounts.orchestrator.name": re.compile(r"^iotpipe-orchestrator$"),
+    "serviceAccounts.orchestrator.roleArn": ROLE_ARN,
     "warehouse.dialect": re.compile(r"^(redshift|postgres)$"),
     "warehouse.credentialsSecret": K8S_NAME,
     "warehouse.redshift.host": re.compile(r"^[a-z0-9.-]+$"),
@@ -57,9 +59,11 @@ CHECKS: dict[str, re.Pattern[str]] = {
 ROLES: tuple[tuple[str, bool, str], ...] = (
     ("serviceAccounts.sparkExecutor.roleArn", True, "serviceAccounts.spark.roleArn"),
     ("serviceAccounts.sparkTrainer.roleArn", False, "serviceAccounts.spark.roleArn"),
+    ("serviceAccounts.orchestrator.roleArn", False, "serviceAccounts.spark.roleArn"),
 )
 """(value, must equal?, other value): the Spark executors assume their drivers' role (they read
-and write the same prefixes); the trainer's role (the one that writes `_models/`) is its own."""
+and write the same prefixes); the trainer's role (the one that writes `_models/`) is its own,
+and so is the orchestrator's (read-only, Bronze only: the freshness check)."""
 
 
 class OutputsError(ValueError):

@@ -116,11 +116,13 @@ def test_irsa_annotations():
         "iotpipe-quality-gate": "arn:aws:iam::123456789012:role/iotpipe-quality-gate",
         "iotpipe-sensor-simulator": None,
         "iotpipe-dlq-inspector": None,
-        "iotpipe-orchestrator": None,
+        # read-only, bronze/ only: the freshness check (its sink log, its partitions)
+        "iotpipe-orchestrator": "arn:aws:iam::123456789012:role/iotpipe-orchestrator",
     }
     for key, name in (
         ("sparkExecutor", "iotpipe-spark-executor"),
         ("sparkTrainer", "iotpipe-spark-trainer"),
+        ("orchestrator", "iotpipe-orchestrator"),
     ):
         changed = render(**{f"serviceAccounts__{key}__roleArn": arn})
         assert one(changed, "ServiceAccount", name)["metadata"]["annotations"] == {IRSA: arn}
@@ -582,8 +584,9 @@ def test_a_lake_on_a_volume_is_mounted_wherever_the_lake_is_used():
 
 
 def test_the_stream_and_the_inspector_read_the_same_event_time_bounds(monkeypatch):
-    """contract.* reaches the Bronze stream and the DLQ inspector's replay as CONTRACT_*, in
-    the form iotpipe.settings.ContractSettings reads ("none": no bound)."""
+    """contract.* reaches the Bronze stream, the DLQ inspector's replay and the orchestrator's
+    freshness check (which passes over partitions later than the bound ahead) as CONTRACT_*,
+    in the form iotpipe.settings.ContractSettings reads ("none": no bound)."""
     from datetime import timedelta
 
     from iotpipe.contract import EventTimeBounds
@@ -598,7 +601,13 @@ def test_the_stream_and_the_inspector_read_the_same_event_time_bounds(monkeypatc
     ):
         docs = render(**values)
         stream = next(spec for name, spec in spark_specs(docs) if "bronze" in name)
-        for found in (env(docs, "dlq-inspector"), {v["name"]: v for v in stream["driver"]["env"]}):
+        freshness = one(docs, "CronJob", "iotpipe-orchestrator-freshness")["spec"]["jobTemplate"]
+        [check] = freshness["spec"]["template"]["spec"]["containers"]
+        for found in (
+            env(docs, "dlq-inspector"),
+            {v["name"]: v for v in stream["driver"]["env"]},
+            {v["name"]: v for v in check["env"]},
+        ):
             for name in ("CONTRACT_MAX_AHEAD_SECONDS", "CONTRACT_MAX_BEHIND_SECONDS"):
                 monkeypatch.setenv(name, found[name]["value"])
             assert ContractSettings().time_bounds == want

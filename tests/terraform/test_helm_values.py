@@ -74,6 +74,8 @@ def test_writes_the_values_file(tmp_path: Path) -> None:
     }
     assert accounts["sparkTrainer"]["name"] == "iotpipe-spark-trainer"
     assert accounts["sparkTrainer"]["roleArn"].endswith(":role/iotpipe-prod-spark-trainer")
+    assert accounts["orchestrator"]["name"] == "iotpipe-orchestrator"
+    assert accounts["orchestrator"]["roleArn"].endswith(":role/iotpipe-prod-orchestrator")
 
 
 def test_reads_stdin_and_writes_stdout() -> None:
@@ -135,6 +137,14 @@ def test_terraform_output_and_script_agree_on_every_key(helm_values: ModuleType)
             ("serviceAccounts", "sparkTrainer", "roleArn"),
             "arn:aws:iam::123456789012:role/iotpipe-prod-spark",
             "sparkTrainer.roleArn = 'arn:aws:iam::123456789012:role/iotpipe-prod-spark'"
+            " must differ from serviceAccounts.spark.roleArn",
+        ),
+        # the orchestrator's role is its own (read-only Bronze), never Spark's (writes)
+        (("serviceAccounts", "orchestrator", "roleArn"), "", "orchestrator.roleArn"),
+        (
+            ("serviceAccounts", "orchestrator", "roleArn"),
+            "arn:aws:iam::123456789012:role/iotpipe-prod-spark",
+            "orchestrator.roleArn = 'arn:aws:iam::123456789012:role/iotpipe-prod-spark'"
             " must differ from serviceAccounts.spark.roleArn",
         ),
         (("lake", "root"), "s3://bucket/other", "lake.root"),

@@ -21,8 +21,10 @@ AWS_WORKLOADS = {
     "sparkTrainer": {"sparkTrainer": "iotpipe-spark-trainer"},
     "warehouseLoader": {"warehouseLoader": "iotpipe-warehouse-loader"},
     "qualityGate": {"qualityGate": "iotpipe-quality-gate"},
+    # the freshness check reads Bronze's partitions and its sink log (orchestrator.freshness)
+    "orchestrator": {"orchestrator": "iotpipe-orchestrator"},
 }
-NO_AWS_ACCESS = ["iotpipe-sensor-simulator", "iotpipe-dlq-inspector", "iotpipe-orchestrator"]
+NO_AWS_ACCESS = ["iotpipe-sensor-simulator", "iotpipe-dlq-inspector"]
 # What the Spark jobs write under the lake root (iotpipe.lake.Lake; spark_jobs.bronze_stream's
 # per-minute summary is Lake.path("streaming", ...)), and what only the gate and the trainer do.
 SPARK_WRITES = ["bronze/", "silver/", "gold/", "dlq/", "streaming/", "_checkpoints/"]
@@ -78,7 +80,7 @@ def test_platform_creates_roles_for_exactly_the_aws_workloads() -> None:
     workloads = _workloads()
     assert {key: w["service_accounts"] for key, w in workloads.items()} == AWS_WORKLOADS
     assert {w["role"] for w in workloads.values()} == {
-        "spark", "spark-trainer", "warehouse-loader", "quality-gate"
+        "spark", "spark-trainer", "warehouse-loader", "quality-gate", "orchestrator"
     }  # fmt: skip
     call = PLATFORM.calls["irsa"]
     assert call["for_each"] == "${local.workloads}"
@@ -119,6 +121,7 @@ def test_spark_executors_can_assume_the_spark_role_and_nothing_else_shares_a_rol
         ("spark_trainer_policy", ["lake/"], ["lake/_models/"]),
         ("quality_gate_policy", ["lake/"], ["lake/_quality/"]),
         ("warehouse_loader_policy", ["lake/gold/"], []),
+        ("orchestrator_policy", ["lake/bronze/"], []),
     ],
 )
 def test_lake_access_is_scoped_by_prefix(policy: str, reads: list[str], writes: list[str]) -> None:
@@ -194,3 +197,35 @@ def test_loader_reads_gold_and_runs_sql_without_the_admin_password() -> None:
     assert sql["resources"] == ["${module.redshift.workgroup_arn}"]
     own = only([s for s in warehouse if s["sid"] == "OwnStatements"])
     assert only(own["condition"])["values"] == ["$${aws:userid}"]
+
+
+def test_the_orchestrator_reads_exactly_bronze_and_its_sink_log_and_writes_nothing() -> None:
+    """The freshness check lists Bronze's partitions (ListBucket under the prefix) and reads
+    ``_spark_metadata`` (GetObject) to know which files are committed, decrypting with the
+    lake key; no other layer, no write, no key to encrypt with."""
+    call = PLATFORM.calls["orchestrator_policy"]
+    assert call["source"] == "../lake-policy"
+    assert call["bucket_arn"] == "${module.lake.bucket_arn}"
+    assert call["kms_key_arn"] == "${module.kms_lake.key_arn}"
+    assert set(call) == {"source", "bucket_arn", "kms_key_arn", "read_prefixes"}  # no writes
+    [prefix] = [PLATFORM.resolve(p) for p in call["read_prefixes"]]
+    lake = Lake("s3a://bucket/lake")
+    for path in (lake.bronze, f"{lake.bronze}/_spark_metadata/0", f"{lake.bronze}/event_date=x"):
+        assert path.startswith(f"s3a://bucket/{prefix}"), path
+    for other in (lake.silver, lake.gold_windows, lake.dlq, lake.quality, lake.models):
+        assert not f"{other}/".startswith(f"s3a://bucket/{prefix}"), other
+    assert not lake.checkpoint("bronze_stream").startswith(f"s3a://bucket/{prefix}")
+    assert _workloads()["orchestrator"]["policy_json"] == "${module.orchestrator_policy.json}"
+    # A policy without write prefixes grants no write action and only decrypts.
+    document = LAKE_POLICY.data("aws_iam_policy_document")["this"]
+    by_sid = {s["sid"]: s for s in statements(document)}
+    assert LAKE_POLICY.locals["can_write"] == "${length(var.write_prefixes) > 0}"
+    writes = [d["statement"] for d in document["dynamic"]]
+    assert {only(w["content"])["sid"] for w in writes} == {"WriteObjects", "ListUploads"}
+    assert all(w["for_each"] == "${local.can_write ? [1] : []}" for w in writes)
+    assert by_sid["UseLakeKey"]["actions"] == (
+        '${local.can_write ? ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey"]'
+        ' : ["kms:Decrypt", "kms:DescribeKey"]}'
+    )
+    assert by_sid["ReadObjects"]["actions"] == ["s3:GetObject"]
+    assert by_sid["ListOwnPrefixes"]["actions"] == ["s3:ListBucket"]

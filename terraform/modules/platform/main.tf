@@ -15,6 +15,7 @@ locals {
 
   # Lake prefixes (iotpipe.lake.Lake under lake.root = s3a://<bucket>/lake).
   lake    = module.lake.prefix
+  bronze  = "${local.lake}bronze/"
   gold    = "${local.lake}gold/"
   quality = "${local.lake}_quality/"
   models  = "${local.lake}_models/"
@@ -200,6 +201,16 @@ module "warehouse_loader_policy" {
   extra_policy_documents = [data.aws_iam_policy_document.warehouse.json]
 }
 
+# Orchestrator: its freshness CronJob lists Bronze's partitions and reads the stream's file sink
+# log (bronze/sensor_readings/_spark_metadata) to tell committed files from orphans. Read-only,
+# Bronze only (list with a prefix condition, get, decrypt); its daily run needs no AWS at all.
+module "orchestrator_policy" {
+  source        = "../lake-policy"
+  bucket_arn    = module.lake.bucket_arn
+  kms_key_arn   = module.kms_lake.key_arn
+  read_prefixes = [local.bronze]
+}
+
 # One role per workload, named <name>-<role>. `service_accounts` maps the chart's
 # serviceAccounts.<key> to the account its trust admits: the Spark executors are one workload
 # with their drivers (they read and write the same prefixes), so that role trusts both.
@@ -224,6 +235,11 @@ locals {
       role             = "quality-gate"
       service_accounts = { qualityGate = "iotpipe-quality-gate" }
       policy_json      = module.quality_gate_policy.json
+    }
+    orchestrator = {
+      role             = "orchestrator"
+      service_accounts = { orchestrator = "iotpipe-orchestrator" }
+      policy_json      = module.orchestrator_policy.json
     }
   }
 

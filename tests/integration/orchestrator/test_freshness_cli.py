@@ -60,7 +60,7 @@ def test_empty_bronze_is_a_miss(receiver: Receiver, local_env: dict[str, str]) -
     result = CliRunner().invoke(app, ["check-freshness"], env=local_env)
     assert result.exit_code == 1
     [text] = receiver.texts()
-    assert "has no data files" in text
+    assert "has no committed data files" in text
 
 
 def test_freshness_as_json(receiver: Receiver, local_env: dict[str, str]) -> None:

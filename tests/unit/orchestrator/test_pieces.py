@@ -42,19 +42,66 @@ def test_freshness_sla_boundary() -> None:
     assert not Freshness("b", None, NOW, sla).ok
 
 
-def _file(root: Path, date: str, hour: str, when: datetime) -> None:
-    path = root / f"event_date={date}" / f"event_hour={hour}" / "part-0.parquet"
+def _file(root: Path, date: str, hour: str, when: datetime, name: str = "part-0.parquet") -> Path:
+    path = root / f"event_date={date}" / f"event_hour={hour}" / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"x")
     os.utime(path, (when.timestamp(), when.timestamp()))
+    return path
 
 
-def test_newest_partition_is_numeric_by_hour_and_ignores_metadata(tmp_path: Path) -> None:
-    _file(tmp_path, "2026-11-26", "9", NOW - timedelta(hours=2))
-    _file(tmp_path, "2026-11-26", "10", NOW - timedelta(minutes=3))  # "10" > "9" as numbers
-    _file(tmp_path, "2026-11-25", "23", NOW)  # an older day, rewritten later: not the newest data
+def _commit(root: Path, batch: int, *files: Path) -> None:
+    """A file sink log entry (``_spark_metadata/<batch>``) that adds these files."""
+    log = root / "_spark_metadata"
+    log.mkdir(exist_ok=True)
+    lines = [json.dumps({"path": f.as_uri(), "action": "add"}) for f in files]
+    (log / str(batch)).write_text("\n".join(["v1", *lines]))
+
+
+def test_newest_partition_is_numeric_by_hour(tmp_path: Path) -> None:
+    _file(tmp_path, "2026-11-25", "9", NOW - timedelta(hours=2))
+    _file(tmp_path, "2026-11-25", "10", NOW - timedelta(minutes=3))  # "10" > "9" as numbers
+    _file(tmp_path, "2026-11-24", "23", NOW)  # an older day, rewritten later: not the newest data
+    (tmp_path / "_SUCCESS").touch()  # a batch writer's marker, no sink log: every file counts
+    assert newest_file_time(str(tmp_path), NOW) == NOW - timedelta(minutes=3)
+
+
+def test_only_files_the_sink_log_commits_count(tmp_path: Path) -> None:
+    """Beside the committed files: a newer orphan of a failed attempt in the same partition,
+    and a newer hour whose only file is one being written. Neither makes Bronze fresh; the
+    newest partition with a committed file is the one that counts."""
+    old = _file(tmp_path, "2026-11-26", "2", NOW - timedelta(hours=2), "part-00000-a.parquet")
+    committed = _file(
+        tmp_path, "2026-11-26", "3", NOW - timedelta(minutes=50), "part-00000-b.parquet"
+    )
+    _commit(tmp_path, 0, old)
+    _commit(tmp_path, 1, committed)
+    _file(tmp_path, "2026-11-26", "3", NOW - timedelta(minutes=1), "part-00001-orphan.parquet")
+    _file(tmp_path, "2026-11-26", "4", NOW, "part-00000-being-written.parquet")
+    assert newest_file_time(str(tmp_path), NOW) == NOW - timedelta(minutes=50)
+
+
+def test_an_empty_sink_log_commits_nothing(tmp_path: Path) -> None:
+    _file(tmp_path, "2026-11-26", "3", NOW)
     (tmp_path / "_spark_metadata").mkdir()
-    assert newest_file_time(str(tmp_path)) == NOW - timedelta(minutes=3)
+    assert newest_file_time(str(tmp_path), NOW) is None
+
+
+def test_a_future_partition_cannot_pin_freshness(tmp_path: Path) -> None:
+    """Partitions that start later than now + the contract's bound ahead are passed over,
+    whatever their files' times: the stream dead-letters such events."""
+    now = _file(tmp_path, "2026-11-26", "3", NOW - timedelta(minutes=5))
+    _commit(tmp_path, 0, now)
+    for date, hour in (("2099-01-01", "0"), ("2026-11-26", "6"), ("2026-11-27", "0")):
+        _commit(
+            tmp_path, 1, _file(tmp_path, date, hour, NOW - timedelta(days=3), "part-old.parquet")
+        )
+        assert newest_file_time(str(tmp_path), NOW) == NOW - timedelta(minutes=5), (date, hour)
+    # within the bound (an hour ahead by default) a partition is today's data
+    ahead = _file(tmp_path, "2026-11-26", "5", NOW - timedelta(minutes=2), "part-ahead.parquet")
+    _commit(tmp_path, 2, ahead)
+    assert newest_file_time(str(tmp_path), NOW) == NOW - timedelta(minutes=2)
+    assert newest_file_time(str(tmp_path), NOW, timedelta(minutes=30)) == NOW - timedelta(minutes=5)
 
 
 def test_no_bronze_at_all(tmp_path: Path) -> None:
