@@ -63,10 +63,8 @@ def test_every_service_has_a_readyz_test_through_its_service(profile):
         pod = pods.pop(f"{name}-test-readyz")
         validate(pod)
         annotations = pod["metadata"]["annotations"]
-        assert set(annotations["helm.sh/hook-delete-policy"].split(",")) == {
-            "before-hook-creation",
-            "hook-succeeded",
-        }
+        # kept after it ran (for `helm test --logs`), replaced by the next `helm test`
+        assert annotations["helm.sh/hook-delete-policy"] == "before-hook-creation"
         script, args = check(pod)
         assert script == readyz
         # http://<the service's Service>:<its port>/readyz, the Service selecting the service
@@ -251,3 +249,16 @@ def test_scripts_have_help():
         result = run_script(name, "--help")
         assert result.returncode == 0, name
         assert "helm test" in result.stdout, name
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_helm_test_logs_finds_a_pod_for_every_hook(profile):
+    """`helm test --logs` reads, after every hook ran, the logs of a Pod named after each test
+    hook whatever its kind: every hook's name is a test Pod's, and the Pods are kept after they
+    succeeded (replaced by the next `helm test`)."""
+    hooks = hook_docs(render(profile))
+    pods = {d["metadata"]["name"]: d for d in hooks if d["kind"] == "Pod"}
+    assert {d["metadata"]["name"] for d in hooks} == set(pods)
+    for pod in pods.values():
+        policy = pod["metadata"]["annotations"]["helm.sh/hook-delete-policy"]
+        assert "hook-succeeded" not in policy.split(","), pod["metadata"]["name"]

@@ -5,7 +5,12 @@ every other pod of the chart (the restricted Pod Security Standard). Their check
 Python scripts in files/tests/, passed to `python -c`.
 */}}
 
-{{/* Metadata of a test hook. Call with (dict "root" $ "name" .. "component" .. "weight" ..). */}}
+{{/*
+Metadata of a test hook. Call with (dict "root" $ "name" .. "component" .. "weight" .. ["keep" true]).
+A kept hook (the test Pods) stays after it ran, for `helm test --logs` (which reads the logs
+after every hook ran) and `kubectl logs`, until the next `helm test` replaces it; the others
+(the Kafka check's NetworkPolicy) are deleted once they succeeded.
+*/}}
 {{- define "iotpipe.tests.metadata" -}}
 name: {{ .name }}
 namespace: {{ .root.Release.Namespace }}
@@ -15,8 +20,7 @@ labels:
 annotations:
   helm.sh/hook: test
   helm.sh/hook-weight: {{ .weight | quote }}
-  {{- /* kept after a failure, for `kubectl logs`; replaced by the next `helm test` */}}
-  helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded
+  helm.sh/hook-delete-policy: {{ ternary "before-hook-creation" "before-hook-creation,hook-succeeded" (default false .keep) }}
 {{- end -}}
 
 {{/*
