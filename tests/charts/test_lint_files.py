@@ -210,12 +210,16 @@ def test_skaffold_local_profile_loads_what_the_chart_runs_into_the_node():
         "before": [{"command": ["scripts/images.sh", "prepare"], "os": ["linux"]}]
     }
     assert artifacts[0] == "iotpipe/base-builder"  # the first built: every other is FROM it
-    patches = {p["path"]: p["value"] for p in local["patches"]}
+    patches = {p["path"]: p.get("value") for p in local["patches"]}
     assert patches["/deploy/helm/releases/0/valuesFiles"] == ["charts/iotpipe/values-local.yaml"]
     assert patches["/deploy/helm/hooks"]["before"][0]["host"]["command"] == [
         "scripts/cluster.sh", "prepare"
     ]  # fmt: skip
     assert patches["/manifests/rawYaml"] == []
+    # no manifests, so no kubectl deployer (it fails the run with "nothing to deploy")
+    for profile in ("local", "eks"):
+        ops = next(p for p in config["profiles"] if p["name"] == profile)["patches"]
+        assert {"op": "remove", "path": "/deploy/kubectl"} in ops, profile
     assert "  prepare) prepare ;;" in cluster_sh
     assert (
         "  prepare) docker_up; roots; stage; exit 0 ;;" in (REPO / "scripts/images.sh").read_text()
