@@ -107,7 +107,14 @@ def test_bad_gate_questions_get_4xx(client: TestClient) -> None:
     assert "outside the years 1-9999" in response.json()["detail"]
     missing = client.get("/runs/no-such-run")
     assert missing.status_code == 404
-    assert missing.json() == {"detail": "no run 'no-such-run'"}
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert missing.json() == {
+        "type": "about:blank",
+        "title": "Not Found",
+        "status": 404,
+        "detail": "no run 'no-such-run'",
+        "instance": "/runs/no-such-run",
+    }
     assert client.get("/runs", params={"layer": "platinum"}).status_code == 422
 
 

@@ -33,7 +33,7 @@ from dlq_inspector.settings import DlqSettings
 from dlq_inspector.tail import NotCaughtUp, TopicTail
 from iotpipe import kafka
 from iotpipe.contract import ErrorType
-from iotpipe.service import Authorized, ReadAuthorized, create_app
+from iotpipe.service import Authorized, ReadAuthorized, create_app, problems
 
 NAME = "dlq-inspector"
 DESCRIPTION = (
@@ -173,7 +173,15 @@ def _decoded(value: bytes) -> tuple[str | None, object | None]:
     return text, (document if _depth(document) <= MAX_JSON_DEPTH else None)
 
 
-router = APIRouter(prefix="/dlq", tags=["dlq"])
+router = APIRouter(prefix="/dlq")
+
+TAGS = [
+    {"name": "messages", "description": "Dead letters: list and filter them, read one, stats."},
+    {
+        "name": "replays",
+        "description": "Replay dead letters to the events topic (token); replay jobs' progress.",
+    },
+]
 
 
 def inspector_of(request: Request) -> Inspector:
@@ -181,7 +189,12 @@ def inspector_of(request: Request) -> Inspector:
     return inspector
 
 
-@router.get("/messages", summary="List dead letters (filtered, cursor-paginated)")
+@router.get(
+    "/messages",
+    tags=["messages"],
+    summary="List dead letters (filtered, cursor-paginated)",
+    responses=problems(**{"400": "The cursor is not one this service issued"}),
+)
 async def list_messages(
     request: Request,
     error_type: Annotated[list[ErrorType] | None, Query(description="Any of these.")] = None,
@@ -224,8 +237,9 @@ async def list_messages(
 
 @router.get(
     "/messages/{partition}/{offset}",
+    tags=["messages"],
     summary="One dead letter: bytes, decoded text, error and source",
-    responses={404: {"description": "No such DLQ message"}},
+    responses=problems(**{"404": "No such DLQ message"}),
 )
 async def get_message(
     request: Request,
@@ -252,7 +266,9 @@ async def get_message(
     )
 
 
-@router.get("/stats", summary="Counts by error type, oldest and newest, recent rate")
+@router.get(
+    "/stats", tags=["messages"], summary="Counts by error type, oldest and newest, recent rate"
+)
 async def stats(request: Request) -> Stats:
     inspector = inspector_of(request)
     await inspector.caught_up()
@@ -279,6 +295,7 @@ async def stats(request: Request) -> Stats:
 
 @router.post(
     "/replay",
+    tags=["replays"],
     summary="Replay dead letters to the events topic (optionally patched)",
     responses={
         200: {"description": "Done inline: the job with a result per message"},
@@ -305,7 +322,11 @@ async def replay(
     return job.view()
 
 
-@router.get("/replays", summary="Recent replay jobs (newest first, without per-message results)")
+@router.get(
+    "/replays",
+    tags=["replays"],
+    summary="Recent replay jobs (newest first, without per-message results)",
+)
 async def list_replays(
     request: Request, state: Literal["all", "running"] = "all"
 ) -> list[ReplayJob]:
@@ -316,8 +337,9 @@ async def list_replays(
 
 @router.get(
     "/replays/{job_id}",
+    tags=["replays"],
     summary="A replay job's progress and results",
-    responses={404: {"description": "No such job (finished jobs are kept for a while)"}},
+    responses=problems(**{"404": "No such job (finished jobs are kept for a while)"}),
 )
 async def get_replay(
     request: Request,
@@ -340,6 +362,7 @@ def build_app(settings: DlqSettings) -> FastAPI:
         readiness={"kafka": lambda: kafka.ping(settings.kafka), "index": inspector.ready},
         start=inspector.start,
         stop=inspector.stop,
+        tags=TAGS,
     )
     app.state.inspector = inspector
     app.include_router(router)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request, sta
 
 from iotpipe.gate_client import GateVerdict, Layer
 from iotpipe.lakefs import filesystem
-from iotpipe.service import Authorized, ErrorBody, create_app
+from iotpipe.service import Authorized, create_app, problems
 from iotpipe.windows import Window
 from quality_gate.gate import QualityGate
 from quality_gate.models import RunDetail, RunRequest, RunSummary
@@ -20,6 +20,14 @@ DESCRIPTION = """Runs Great Expectations suites on a layer's window of the lake 
 per layer and window, whether it may be loaded: `pass`, `fail` or `unknown` (no run yet)."""
 
 router = APIRouter()
+
+TAGS = [
+    {"name": "runs", "description": "Validation runs: start one (token), list them, read one."},
+    {
+        "name": "gates",
+        "description": "Verdicts: may a layer's window be loaded (`pass`, `fail`, `unknown`)?",
+    },
+]
 
 WindowText = Annotated[
     str,
@@ -47,7 +55,7 @@ def _window(text: str) -> Window:
     status_code=status.HTTP_201_CREATED,
     tags=["runs"],
     summary="Validate a layer's window now (needs the bearer token)",
-    responses={503: {"model": ErrorBody, "description": "The lake cannot be read or written"}},
+    responses=problems(**{"503": "The lake cannot be read or written"}),
 )
 async def create_run(body: RunRequest, request: Request, _: Authorized) -> RunDetail:
     gate = _gate(request)
@@ -80,7 +88,7 @@ async def list_runs(
     "/runs/{run_id}",
     tags=["runs"],
     summary="One run with every expectation and the full GX result",
-    responses={404: {"model": ErrorBody, "description": "No such run"}},
+    responses=problems(**{"404": "No such run"}),
 )
 async def get_run(run_id: str, request: Request) -> RunDetail:
     try:
@@ -112,6 +120,7 @@ def build_app(settings: GateSettings | None = None, gate: QualityGate | None = N
         description=DESCRIPTION,
         readiness={"lake": lake_reachable},
         start=gate.start,
+        tags=TAGS,
     )
     app.state.gate = gate
     app.include_router(router)

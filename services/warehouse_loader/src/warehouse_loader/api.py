@@ -8,7 +8,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
-from iotpipe.service import Authorized, ErrorBody
+from iotpipe.service import Authorized, problems
 from warehouse_loader.history import LoadRecord, LoadStatus
 from warehouse_loader.loads import (
     GateUnavailable,
@@ -30,11 +30,15 @@ def _service(request: Request) -> LoadService:
 Service = Annotated[LoadService, Depends(_service)]
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {"model": ErrorBody, "description": description}
+TAGS = [
+    {
+        "name": "loads",
+        "description": "Loads of Gold windows into the warehouse (token) and their history.",
+    }
+]
 
 
-UNAVAILABLE: dict[int | str, dict[str, Any]] = {503: _error("The warehouse is not reachable")}
+UNAVAILABLE: dict[int | str, dict[str, Any]] = problems(**{"503": "The warehouse is not reachable"})
 
 
 def _unavailable(exc: Exception) -> HTTPException:
@@ -56,11 +60,13 @@ async def _read(service: LoadService, call: Callable[[], T]) -> T:
     "/loads",
     status_code=status.HTTP_201_CREATED,
     summary="Load Gold for a window into the warehouse (delete-then-insert, one transaction)",
-    responses={
-        409: _error("Refused: the Gold gate did not pass, or Gold has no rows for the window"),
-        503: _error("The quality gate or the warehouse could not be reached; try again later"),
-        500: _error("The load failed and was rolled back; the window's contents are unchanged"),
-    },
+    responses=problems(
+        **{
+            "409": "Refused: the Gold gate did not pass, or Gold has no rows for the window",
+            "503": "The quality gate or the warehouse could not be reached; try again later",
+            "500": "The load failed and was rolled back; the window's contents are unchanged",
+        }
+    ),
 )
 async def create_load(body: LoadRequest, service: Service, _: Authorized) -> LoadRecord:
     too_long = body.too_long(service.settings.max_window_days)
@@ -96,7 +102,7 @@ async def list_loads(
 @router.get(
     "/loads/{load_id}",
     summary="One load",
-    responses={404: _error("No load has this id"), **UNAVAILABLE},
+    responses={**problems(**{"404": "No load has this id"}), **UNAVAILABLE},
 )
 async def get_load(load_id: str, service: Service) -> LoadRecord:
     record = await _read(service, lambda: service.history.get(load_id))
