@@ -67,7 +67,7 @@ def test_runs_need_the_token(client: TestClient) -> None:
     wrong = client.post("/runs", json=body, headers={"Authorization": "Bearer nope-nope-nope-nope"})
     assert wrong.status_code == 401
     assert "bearer token" in wrong.json()["detail"]
-    assert client.get("/runs").json() == []  # nothing ran
+    assert client.get("/runs").json() == {"items": [], "next_cursor": None, "has_more": False}
 
 
 @pytest.mark.parametrize(
@@ -151,7 +151,32 @@ async def test_client_reads_verdicts_and_reports_refusals(
             await gate_verdict("http://gate", Layer.GOLD, "2026-13-40", client=http)
         with pytest.raises(GateError, match="401 missing or invalid bearer token"):
             await run_gate("http://gate", "not-the-token-at-all", Layer.GOLD, HOUR, client=http)
-    assert client.get("/runs").json() == [run.summary().model_dump(mode="json")]
+    assert client.get("/runs").json()["items"] == [run.summary().model_dump(mode="json")]
+
+
+def test_runs_are_listed_in_pages(gate: QualityGate, client: TestClient) -> None:
+    at = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    runs = [
+        stored_run(gate, Layer.GOLD, HOUR, ok=True, at=at + timedelta(minutes=i)) for i in range(5)
+    ]
+    newest_first = [r.run_id for r in reversed(runs)]
+    seen, cursor, pages = [], None, 0
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = client.get("/runs", params=params).json()
+        seen += [r["run_id"] for r in page["items"]]
+        pages += 1
+        if not page["has_more"]:
+            assert page["next_cursor"] is None
+            break
+        cursor = page["next_cursor"]
+        # a run finishing meanwhile does not shift the next page
+        stored_run(gate, Layer.SILVER, HOUR, ok=True, at=at + timedelta(hours=pages))
+    assert seen == newest_first
+    assert pages == 3
+    bad = client.get("/runs", params={"cursor": "not-a-cursor"})
+    assert bad.status_code == 400
+    assert bad.headers["content-type"] == "application/problem+json"
 
 
 async def test_client_retries_server_errors_then_gives_up() -> None:

@@ -33,6 +33,7 @@ from dlq_inspector.settings import DlqSettings
 from dlq_inspector.tail import NotCaughtUp, TopicTail
 from iotpipe import kafka
 from iotpipe.contract import ErrorType
+from iotpipe.pagination import Page, PageQuery, paginate
 from iotpipe.service import Authorized, ReadAuthorized, create_app, problems
 
 NAME = "dlq-inspector"
@@ -325,14 +326,16 @@ async def replay(
 @router.get(
     "/replays",
     tags=["replays"],
-    summary="Recent replay jobs (newest first, without per-message results)",
+    summary="Recent replay jobs (newest first, without per-message results; a page)",
+    responses=problems(**{"400": "The cursor is not one this service issued"}),
 )
 async def list_replays(
-    request: Request, state: Literal["all", "running"] = "all"
-) -> list[ReplayJob]:
+    request: Request, page: PageQuery, state: Literal["all", "running"] = "all"
+) -> Page[ReplayJob]:
     jobs = inspector_of(request).jobs.recent()
     views = [job.view(results=False) for job in jobs]
-    return [v for v in views if state == "all" or v.status in ("pending", "running")]
+    chosen = [v for v in views if state == "all" or v.status in ("pending", "running")]
+    return paginate(chosen, page, key=lambda v: (v.created_at.timestamp(), v.id), descending=True)
 
 
 @router.get(

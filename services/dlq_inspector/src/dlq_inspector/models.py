@@ -11,6 +11,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from dlq_inspector.index import Entry, MessageFilter
 from dlq_inspector.ledger import LedgerEntry
 from iotpipe.contract import ErrorType
+from iotpipe.pagination import Page
 
 MessageId = Annotated[
     str,
@@ -106,8 +107,10 @@ class MessageDetail(MessageSummary):
     headers: dict[str, str]
 
 
-class MessagePage(BaseModel):
-    items: list[MessageSummary]
+class MessagePage(Page[MessageSummary]):
+    """The shared page envelope (iotpipe.pagination.Page); this list's cursor is always set
+    (Kafka offsets), so a client can poll it for new messages."""
+
     next_cursor: str = Field(
         description="Pass as `cursor` for the next page; also valid later, to see new messages."
     )

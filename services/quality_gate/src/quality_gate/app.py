@@ -9,6 +9,7 @@ from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request, sta
 
 from iotpipe.gate_client import GateVerdict, Layer
 from iotpipe.lakefs import filesystem
+from iotpipe.pagination import Page, PageQuery, paginate
 from iotpipe.service import Authorized, create_app, problems
 from iotpipe.windows import Window
 from quality_gate.gate import QualityGate
@@ -75,13 +76,16 @@ async def create_run(body: RunRequest, request: Request, _: Authorized) -> RunDe
         ) from None
 
 
-@router.get("/runs", tags=["runs"], summary="Runs, newest first")
+@router.get("/runs", tags=["runs"], summary="Runs, newest first (a page)")
 async def list_runs(
     request: Request,
+    page: PageQuery,
     layer: Annotated[Layer | None, Query(description="Only this layer's runs")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> list[RunSummary]:
-    return _gate(request).store.runs(layer, limit)
+) -> Page[RunSummary]:
+    runs = _gate(request).store.runs(layer, limit=None)
+    return paginate(
+        runs, page, key=lambda r: (r.finished_at.timestamp(), r.run_id), descending=True
+    )
 
 
 @router.get(

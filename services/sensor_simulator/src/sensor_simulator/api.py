@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from iotpipe.contract import SENSOR_TYPES
 from iotpipe.kafka import ping
+from iotpipe.pagination import Page, PageQuery, paginate
 from iotpipe.service import Authorized, create_app, problems
 from sensor_simulator import __version__
 from sensor_simulator.config import RunConfig, RunUpdate, SimulatorSettings
@@ -106,9 +107,9 @@ async def create_run(
     return await _start(manager.start_synthetic(config))
 
 
-@router.get("/runs", tags=["runs"], summary="Every run of this process, newest last")
-async def list_runs(manager: Manager) -> list[RunStatus]:
-    return manager.statuses()
+@router.get("/runs", tags=["runs"], summary="The runs of this process, newest last (a page)")
+async def list_runs(manager: Manager, page: PageQuery) -> Page[RunStatus]:
+    return paginate(manager.statuses(), page, key=lambda r: (r.created_at.timestamp(), r.id))
 
 
 @router.get(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
+from iotpipe.pagination import Page, PageQuery, encode_cursor
 from iotpipe.service import Authorized, problems
 from warehouse_loader.history import LoadRecord, LoadStatus
 from warehouse_loader.loads import (
@@ -90,13 +92,33 @@ async def create_load(body: LoadRequest, service: Service, _: Authorized) -> Loa
         raise _unavailable(exc) from None
 
 
-@router.get("/loads", summary="The load history, newest first", responses=UNAVAILABLE)
+@router.get(
+    "/loads",
+    summary="The load history, newest first (a page)",
+    responses={**problems(**{"400": "The cursor is not one this service issued"}), **UNAVAILABLE},
+)
 async def list_loads(
     service: Service,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    page: PageQuery,
     status: Annotated[LoadStatus | None, Query(description="Only loads with this status")] = None,
-) -> list[LoadRecord]:
-    return await _read(service, lambda: service.history.list(limit=limit, status=status))
+) -> Page[LoadRecord]:
+    after = page.after()
+    try:
+        last = (datetime.fromisoformat(str(after[0])), str(after[1])) if after else None
+    except (ValueError, IndexError):
+        raise HTTPException(400, "cursor: not one of this list") from None
+    records = await _read(
+        service,
+        lambda: service.history.list(limit=page.limit + 1, status=status, after=last),
+    )
+    chosen, more = records[: page.limit], len(records) > page.limit
+    return Page(
+        items=chosen,
+        next_cursor=encode_cursor((chosen[-1].requested_at.isoformat(), chosen[-1].id))
+        if more
+        else None,
+        has_more=more,
+    )
 
 
 @router.get(
