@@ -76,7 +76,36 @@ def test_runs_need_the_token(client: TestClient) -> None:
         ({"layer": "platinum", "window": "2026-11-20"}, "layer"),
         ({"layer": "silver", "window": "yesterday"}, "invalid window 'yesterday'"),
         ({"layer": "silver", "window": "2026-11-20T11:00:00Z--2026-11-20T10:00:00Z"}, "not after"),
-        ({"layer": "silver"}, "window: Field required"),
+        ({"layer": "silver"}, "window_start and window_end are required"),
+        (
+            {
+                "layer": "silver",
+                "window_start": "2026-11-20T11:00:00Z",
+                "window_end": "2026-11-20T10:00:00Z",
+            },
+            "not after",
+        ),
+        (
+            {"layer": "silver", "window_start": "2026-11-20T10:00:00", "window_end": "2026-11-21"},
+            "timezone",
+        ),
+        (
+            {
+                "layer": "silver",
+                "window_start": "2026-11-20T10:00:00Z",
+                "window_end": "9999-12-31T23:00:00-05:00",
+            },
+            "outside the years 1-9999",
+        ),
+        (
+            {
+                "layer": "silver",
+                "window": "2026-11-20",
+                "window_start": "2026-11-20T10:00:00Z",
+                "window_end": "2026-11-20T11:00:00Z",
+            },
+            "or the deprecated window",
+        ),
         # Past year 9999 once in UTC (an OverflowError, a 500, before).
         ({"layer": "silver", "window": "9999-12-31"}, "outside the years 1-9999"),
         (
@@ -183,13 +212,14 @@ async def test_client_retries_server_errors_then_gives_up() -> None:
     calls = []
 
     def failing(request: httpx.Request) -> httpx.Response:
-        calls.append(request.url.path)
+        calls.append(str(request.url.copy_with(scheme=None, host=None)).removeprefix("//"))
         return httpx.Response(503, json={"detail": "busy"})
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(failing)) as http:
         with pytest.raises(GateError, match="unavailable"):
             await gate_verdict("http://gate", Layer.GOLD, HOUR, client=http, attempts=2)
-    assert calls == [f"/gates/gold/{HOUR}"] * 2
+    asked = "/gates/gold?window_start=2026-11-20T10%3A00%3A00Z&window_end=2026-11-20T11%3A00%3A00Z"
+    assert calls == [asked] * 2
 
 
 def test_store_reads_runs_back_and_skips_a_broken_summary(gate: QualityGate) -> None:

@@ -200,8 +200,20 @@ async def list_messages(
     request: Request,
     error_type: Annotated[list[ErrorType] | None, Query(description="Any of these.")] = None,
     sensor_id: Annotated[str | None, Query(max_length=128)] = None,
-    since: Annotated[datetime | None, Query(description="Dead-lettered at or after.")] = None,
-    until: Annotated[datetime | None, Query(description="Dead-lettered before.")] = None,
+    window_start: Annotated[
+        datetime | None, Query(description="Dead-lettered at or after (ISO-8601 with a zone).")
+    ] = None,
+    window_end: Annotated[
+        datetime | None, Query(description="Dead-lettered before (ISO-8601 with a zone).")
+    ] = None,
+    since: Annotated[
+        datetime | None,
+        Query(deprecated=True, description="Deprecated (one release): `window_start`."),
+    ] = None,
+    until: Annotated[
+        datetime | None,
+        Query(deprecated=True, description="Deprecated (one release): `window_end`."),
+    ] = None,
     replayed: Annotated[
         bool | None, Query(description="Only replayed (true) or unresolved (false).")
     ] = None,
@@ -213,7 +225,8 @@ async def list_messages(
     inspector = inspector_of(request)
     if limit > inspector.settings.max_page_size:
         raise HTTPException(422, f"limit: at most {inspector.settings.max_page_size} per page")
-    for name, moment in (("since", since), ("until", until)):
+    since, until = window_start or since, window_end or until
+    for name, moment in (("window_start", since), ("window_end", until)):
         if moment is not None and moment.tzinfo is None:
             raise HTTPException(422, f"{name}: give a time zone (e.g. 2026-01-01T00:00:00Z)")
     try:

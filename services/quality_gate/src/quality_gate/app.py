@@ -6,12 +6,13 @@ from typing import Annotated
 
 import pyarrow as pa
 from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request, status
+from pydantic import AwareDatetime
 
 from iotpipe.gate_client import GateVerdict, Layer
 from iotpipe.lakefs import filesystem
 from iotpipe.pagination import Page, PageQuery, paginate
 from iotpipe.service import Authorized, create_app, problems
-from iotpipe.windows import Window
+from iotpipe.windows import END_DOC, START_DOC, Window, window_of
 from quality_gate.gate import QualityGate
 from quality_gate.models import RunDetail, RunRequest, RunSummary
 from quality_gate.settings import GateSettings
@@ -102,11 +103,31 @@ async def get_run(run_id: str, request: Request) -> RunDetail:
 
 
 @router.get(
-    "/gates/{layer}/{window}",
+    "/gates/{layer}",
     tags=["gates"],
     summary="Verdict for a layer's window: from the latest run whose window covers it",
 )
-async def get_verdict(layer: Layer, window: WindowText, request: Request) -> GateVerdict:
+async def get_verdict(
+    layer: Layer,
+    request: Request,
+    window_start: Annotated[AwareDatetime, Query(description=START_DOC)],
+    window_end: Annotated[AwareDatetime, Query(description=END_DOC)],
+) -> GateVerdict:
+    try:
+        window = window_of(window_start, window_end)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    return _gate(request).verdict(layer, window)
+
+
+@router.get(
+    "/gates/{layer}/{window}",
+    tags=["gates"],
+    deprecated=True,
+    summary="Deprecated (one release): the verdict, the window as text in the path",
+    description="Use `GET /gates/{layer}?window_start=&window_end=`.",
+)
+async def get_verdict_by_path(layer: Layer, window: WindowText, request: Request) -> GateVerdict:
     return _gate(request).verdict(layer, _window(window))
 
 
