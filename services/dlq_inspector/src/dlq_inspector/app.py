@@ -34,7 +34,7 @@ from dlq_inspector.tail import NotCaughtUp, TopicTail
 from iotpipe import kafka
 from iotpipe.contract import ErrorType
 from iotpipe.pagination import Page, PageQuery, paginate
-from iotpipe.service import Authorized, ReadAuthorized, create_app, problems
+from iotpipe.service import Authorized, ReadAuthorized, accepted, create_app, problems
 
 NAME = "dlq-inspector"
 DESCRIPTION = (
@@ -313,7 +313,7 @@ async def stats(request: Request) -> Stats:
     summary="Replay dead letters to the events topic (optionally patched)",
     responses={
         200: {"description": "Done inline: the job with a result per message"},
-        202: {"description": "Started as a background job: poll its `Location`"},
+        **accepted("Started as a background job: poll its `Location`"),
     },
 )
 async def replay(

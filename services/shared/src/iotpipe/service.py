@@ -255,6 +255,22 @@ Authorized = Annotated[None, Depends(require_token)]
 ReadAuthorized = Annotated[None, Depends(require_read_token)]
 """Add ``_: ReadAuthorized`` to a read of sensitive data: the API or the read-only token."""
 
+
+def accepted(description: str) -> dict[int | str, dict[str, Any]]:
+    """A long-running POST's ``202`` in OpenAPI: the job resource, with its ``Location``."""
+    return {
+        202: {
+            "description": description,
+            "headers": {
+                "Location": {
+                    "description": "The job's URL: poll it until it has finished.",
+                    "schema": {"type": "string"},
+                }
+            },
+        }
+    }
+
+
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = problems(
     **{
         "401": "Missing or invalid bearer token",
