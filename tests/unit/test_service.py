@@ -102,7 +102,53 @@ def test_valid_token_passes_and_invalid_bodies_get_a_readable_422() -> None:
 def test_unexpected_errors_are_json_500s_without_internals() -> None:
     response = make_client().get("/boom")
     assert response.status_code == 500
-    assert response.json() == {"detail": "internal error: RuntimeError"}
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json() == {
+        "type": "about:blank",
+        "title": "Internal Server Error",
+        "status": 500,
+        "detail": "internal error: RuntimeError",
+        "instance": "/boom",
+    }
+
+
+def test_every_error_is_a_problem_document() -> None:
+    """401 (before the body is read), 413, 422 and 404 alike: RFC 9457 problem+json,
+    with the readable `detail` clients read before."""
+    client = make_client()
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    anonymous = client.post("/things", json={"rate": 1})
+    too_large = client.post(
+        "/things",
+        content=b"x" * (ServiceSettings(api_token=TOKEN).max_body_bytes + 1),
+        headers={**auth, "Content-Type": "application/json"},
+    )
+    invalid = client.post("/things", json={"rate": -1}, headers=auth)
+    missing = client.get("/nowhere")
+    for response, code in ((anonymous, 401), (too_large, 413), (invalid, 422), (missing, 404)):
+        assert response.status_code == code
+        assert response.headers["content-type"] == "application/problem+json"
+        body = response.json()
+        assert body["status"] == code
+        assert body["type"] == "about:blank"
+        assert body["title"]
+        assert body["detail"]
+    assert invalid.json()["errors"][0]["loc"] == ["body", "rate"]
+    assert missing.json()["instance"] == "/nowhere"
+
+
+def test_openapi_declares_problems_and_tags() -> None:
+    document = make_client().app.openapi()  # type: ignore[attr-defined]
+    responses = document["paths"]["/things"]["post"]["responses"]
+    assert {"401", "413", "422", "500"} <= set(responses)
+    for code in ("401", "413", "422", "500"):
+        assert responses[code]["content"] == {
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+        }
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    assert {"name": "ops", "description": "Health, readiness and Prometheus metrics."} in (
+        document["tags"]
+    )
 
 
 def test_token_must_be_long_enough() -> None:

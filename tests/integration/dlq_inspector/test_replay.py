@@ -274,7 +274,7 @@ async def test_a_large_replay_runs_as_a_job_with_progress(
         assert len(job["results"]) == 5
         assert {r["id"] for r in job["results"] if r["result"] == "refused"} == set(ids[40:])
         assert len(await dlq.events()) == 40
-        recent = (await dlq.client.get("/dlq/replays")).json()
+        recent = (await dlq.client.get("/dlq/replays")).json()["items"]
         assert recent[0]["id"] == job["id"]
         assert (await dlq.client.get("/dlq/replays/nope", headers=AUTH)).status_code == 404
 

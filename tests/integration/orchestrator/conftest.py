@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from kubernetes.client.exceptions import ApiException
 from orchestrator.sparkapps import GROUP, PLURAL, VERSION, api_client, state_of
 
 from iotpipe.local.process import free_port
+from iotpipe.windows import Window
 
 from .kubeapi import BUILD_HINT, KubeAPIServer, binary
 
@@ -258,6 +260,13 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                 if auth != f"Bearer {GATE_TOKEN}":
                     return self._reply(401, {"detail": "bad token"})
                 run = request.json()
+                if "window" not in run:  # the one window shape; the old text form still taken
+                    run["window"] = str(
+                        Window(
+                            datetime.fromisoformat(run["window_start"]),
+                            datetime.fromisoformat(run["window_end"]),
+                        )
+                    )
                 failed = (run["layer"], run["window"]) in receiver.failing_gates
                 return self._reply(
                     200,

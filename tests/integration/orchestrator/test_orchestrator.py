@@ -95,13 +95,11 @@ def test_daily_recreates_a_failed_stream_runs_the_day_gates_and_loads(
     calls = [
         (r.path, r.json()) for r in receiver.requests if r.path.startswith(("/gate", "/loader"))
     ]
-    assert calls == [
-        ("/gate/runs", {"layer": "silver", "window": window}),
-        ("/gate/runs", {"layer": "gold", "window": window}),
-        (
-            "/loader/loads",
-            {"window_start": "2026-11-20T00:00:00Z", "window_end": "2026-11-21T00:00:00Z"},
-        ),
+    day = {"window_start": "2026-11-20T00:00:00Z", "window_end": "2026-11-21T00:00:00Z"}
+    assert calls == [  # one window shape for the gate and the loader alike
+        ("/gate/runs", {"layer": "silver", **day}),
+        ("/gate/runs", {"layer": "gold", **day}),
+        ("/loader/loads", day),
     ]
     assert receiver.texts() == []  # nothing to report
     pushes = receiver.to("/metrics/job/orchestrator/kind/daily")

@@ -145,12 +145,12 @@ def test_gate_follows_the_latest_run_and_survives_a_restart(client: TestClient, 
     assert fixed["row_count"] == lakedata.SENSORS * 12
     assert verdict(client, Layer.GOLD, HOUR)["run_id"] == fixed["run_id"]  # newest covering run
 
-    listed = client.get("/runs", params={"layer": "gold"}).json()
+    listed = client.get("/runs", params={"layer": "gold"}).json()["items"]
     assert [r["run_id"] for r in listed] == [fixed["run_id"], stale["run_id"], failed["run_id"]]
-    assert client.get("/runs", params={"layer": "bronze"}).json() == []
+    assert client.get("/runs", params={"layer": "bronze"}).json()["items"] == []
 
     with TestClient(build_app(settings_for(lake))) as restarted:  # a new process, same lake
-        assert restarted.get("/runs").json() == listed
+        assert restarted.get("/runs").json()["items"] == listed
         assert verdict(restarted, Layer.GOLD, HOUR) == verdict(client, Layer.GOLD, HOUR)
         assert restarted.get(f"/runs/{failed['run_id']}").json()["failed_expectations"] == [
             "reading_count_positive",
@@ -166,7 +166,7 @@ async def test_empty_window_fails_rather_than_passing(client: TestClient, lake: 
         answer = await run_gate("http://gate", TOKEN, Layer.BRONZE, empty, client=http)
     assert answer.verdict is Verdict.FAIL
     assert "rows_present" in answer.failed_expectations
-    assert answer.run_id == client.get("/runs").json()[0]["run_id"]
+    assert answer.run_id == client.get("/runs").json()["items"][0]["run_id"]
     assert client.get(f"/runs/{answer.run_id}").json()["row_count"] == 0
     assert verdict(client, Layer.BRONZE, empty)["run_id"] == answer.run_id
 

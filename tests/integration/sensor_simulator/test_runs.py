@@ -198,7 +198,7 @@ async def test_bad_configs_get_422_with_a_readable_message(
     response = await client.post("/runs", json=config, headers=AUTH)
     assert response.status_code == 422, response.text
     assert detail in response.json()["detail"]
-    assert not [r for r in (await client.get("/runs")).json() if r["state"] == "running"]
+    assert not [r for r in (await client.get("/runs")).json()["items"] if r["state"] == "running"]
 
 
 async def test_bad_patches_get_422_and_unknown_runs_404(client: httpx.AsyncClient, topic: str):

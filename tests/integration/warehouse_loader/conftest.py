@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import psycopg
 import pyarrow as pa
@@ -36,7 +36,7 @@ WINDOW = Window(GOLD_START + timedelta(hours=1), GOLD_START + timedelta(hours=3)
 
 
 class GateServer:
-    """Answers ``GET /gates/gold/{window}`` like the quality gate; ``pass`` unless told."""
+    """Answers ``GET /gates/gold?window_start=&window_end=`` like the quality gate; ``pass`` unless told."""
 
     def __init__(self) -> None:
         self.verdicts: dict[str, GateVerdict] = {}
@@ -45,11 +45,18 @@ class GateServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                parts = urlsplit(self.path).path.split("/")
-                window = unquote(parts[-1])
+                url = urlsplit(self.path)
+                parts = url.path.split("/")
+                query = parse_qs(url.query)
+                window = str(
+                    Window(
+                        datetime.fromisoformat(query["window_start"][0]),
+                        datetime.fromisoformat(query["window_end"][0]),
+                    )
+                )
                 gate.asked.append(window)
                 verdict = gate.verdicts.get(window) or GateVerdict(
-                    layer=Layer(parts[-2]),
+                    layer=Layer(parts[-1]),
                     window=window,
                     verdict=Verdict.PASS,
                     run_id="run-ok",

@@ -57,7 +57,7 @@ def test_sigkill_mid_transaction_leaves_the_previous_contents(
 
     # The next loader marks the killed load interrupted; loading again then succeeds.
     with TestClient(build_app(settings)) as client:
-        [interrupted] = client.get("/loads", params={"status": "interrupted"}).json()
+        [interrupted] = client.get("/loads", params={"status": "interrupted"}).json()["items"]
         assert "rolled back" in interrupted["detail"]
         assert interrupted["window_start"].startswith(WINDOW.start.strftime("%Y-%m-%dT%H:%M:%S"))
         reload = client.post("/loads", json=BODY, headers=AUTH)

@@ -66,7 +66,12 @@ def test_load_then_reload_gives_identical_contents_equal_to_gold(
     assert (two["rows_deleted"], two["rows_inserted"]) == (960, 960)
     assert one["gate_verdict"] == "pass"
     assert client.get(f"/loads/{one['id']}").json() == one
-    assert [r["id"] for r in client.get("/loads").json()] == [two["id"], one["id"]]
+    assert [r["id"] for r in client.get("/loads").json()["items"]] == [two["id"], one["id"]]
+    first = client.get("/loads", params={"limit": 1}).json()
+    assert ([r["id"] for r in first["items"]], first["has_more"]) == ([two["id"]], True)
+    second = client.get("/loads", params={"limit": 1, "cursor": first["next_cursor"]}).json()
+    assert [r["id"] for r in second["items"]] == [one["id"]]
+    assert client.get("/loads", params={"cursor": "bm90LWEta2V5"}).status_code == 400
     assert metric(client, 'loader_rows_loaded_total{dialect="postgresql"}') == loaded_before + 1920
     assert metric(client, 'loader_last_success_timestamp_seconds{dialect="postgresql"}') > 0
 
@@ -139,7 +144,7 @@ def test_an_error_inside_the_transaction_leaves_the_previous_contents(
     assert "previous contents are unchanged" in response.json()["detail"]
     assert seen_by_others == [(len(previous),)]
     assert facts(dsn) == previous
-    record = client.get("/loads", params={"status": "failed"}).json()
+    record = client.get("/loads", params={"status": "failed"}).json()["items"]
     assert len(record) == 1
     assert record[0]["rows_inserted"] is None
     assert "RuntimeError: injected failure" in record[0]["detail"]
@@ -184,7 +189,7 @@ def test_gold_with_a_key_twice_is_rolled_back_and_leaves_the_previous_contents(
         assert conn.execute("SELECT * FROM dim_sensors ORDER BY sensor_id").fetchall() == (
             dims_before
         )
-    failed = client.get("/loads", params={"status": "failed"}).json()
+    failed = client.get("/loads", params={"status": "failed"}).json()["items"]
     assert [r["gold_rows"] for r in failed] == [len(previous) + 1]
 
 
@@ -216,7 +221,7 @@ def test_a_gate_that_did_not_pass_refuses_with_409_and_the_reason(
     assert reason in detail
     assert gate.asked == [str(WINDOW)]
     assert facts(settings.warehouse_dsn.get_secret_value()) == []
-    [refused] = client.get("/loads", params={"status": "refused"}).json()
+    [refused] = client.get("/loads", params={"status": "refused"}).json()["items"]
     assert (refused["gate_verdict"], refused["rows_inserted"]) == (verdict.value, None)
     assert reason in refused["detail"]
 

@@ -67,7 +67,7 @@ def test_runs_need_the_token(client: TestClient) -> None:
     wrong = client.post("/runs", json=body, headers={"Authorization": "Bearer nope-nope-nope-nope"})
     assert wrong.status_code == 401
     assert "bearer token" in wrong.json()["detail"]
-    assert client.get("/runs").json() == []  # nothing ran
+    assert client.get("/runs").json() == {"items": [], "next_cursor": None, "has_more": False}
 
 
 @pytest.mark.parametrize(
@@ -76,7 +76,36 @@ def test_runs_need_the_token(client: TestClient) -> None:
         ({"layer": "platinum", "window": "2026-11-20"}, "layer"),
         ({"layer": "silver", "window": "yesterday"}, "invalid window 'yesterday'"),
         ({"layer": "silver", "window": "2026-11-20T11:00:00Z--2026-11-20T10:00:00Z"}, "not after"),
-        ({"layer": "silver"}, "window: Field required"),
+        ({"layer": "silver"}, "window_start and window_end are required"),
+        (
+            {
+                "layer": "silver",
+                "window_start": "2026-11-20T11:00:00Z",
+                "window_end": "2026-11-20T10:00:00Z",
+            },
+            "not after",
+        ),
+        (
+            {"layer": "silver", "window_start": "2026-11-20T10:00:00", "window_end": "2026-11-21"},
+            "timezone",
+        ),
+        (
+            {
+                "layer": "silver",
+                "window_start": "2026-11-20T10:00:00Z",
+                "window_end": "9999-12-31T23:00:00-05:00",
+            },
+            "outside the years 1-9999",
+        ),
+        (
+            {
+                "layer": "silver",
+                "window": "2026-11-20",
+                "window_start": "2026-11-20T10:00:00Z",
+                "window_end": "2026-11-20T11:00:00Z",
+            },
+            "or the deprecated window",
+        ),
         # Past year 9999 once in UTC (an OverflowError, a 500, before).
         ({"layer": "silver", "window": "9999-12-31"}, "outside the years 1-9999"),
         (
@@ -107,7 +136,14 @@ def test_bad_gate_questions_get_4xx(client: TestClient) -> None:
     assert "outside the years 1-9999" in response.json()["detail"]
     missing = client.get("/runs/no-such-run")
     assert missing.status_code == 404
-    assert missing.json() == {"detail": "no run 'no-such-run'"}
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert missing.json() == {
+        "type": "about:blank",
+        "title": "Not Found",
+        "status": 404,
+        "detail": "no run 'no-such-run'",
+        "instance": "/runs/no-such-run",
+    }
     assert client.get("/runs", params={"layer": "platinum"}).status_code == 422
 
 
@@ -144,20 +180,46 @@ async def test_client_reads_verdicts_and_reports_refusals(
             await gate_verdict("http://gate", Layer.GOLD, "2026-13-40", client=http)
         with pytest.raises(GateError, match="401 missing or invalid bearer token"):
             await run_gate("http://gate", "not-the-token-at-all", Layer.GOLD, HOUR, client=http)
-    assert client.get("/runs").json() == [run.summary().model_dump(mode="json")]
+    assert client.get("/runs").json()["items"] == [run.summary().model_dump(mode="json")]
+
+
+def test_runs_are_listed_in_pages(gate: QualityGate, client: TestClient) -> None:
+    at = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    runs = [
+        stored_run(gate, Layer.GOLD, HOUR, ok=True, at=at + timedelta(minutes=i)) for i in range(5)
+    ]
+    newest_first = [r.run_id for r in reversed(runs)]
+    seen, cursor, pages = [], None, 0
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = client.get("/runs", params=params).json()
+        seen += [r["run_id"] for r in page["items"]]
+        pages += 1
+        if not page["has_more"]:
+            assert page["next_cursor"] is None
+            break
+        cursor = page["next_cursor"]
+        # a run finishing meanwhile does not shift the next page
+        stored_run(gate, Layer.SILVER, HOUR, ok=True, at=at + timedelta(hours=pages))
+    assert seen == newest_first
+    assert pages == 3
+    bad = client.get("/runs", params={"cursor": "not-a-cursor"})
+    assert bad.status_code == 400
+    assert bad.headers["content-type"] == "application/problem+json"
 
 
 async def test_client_retries_server_errors_then_gives_up() -> None:
     calls = []
 
     def failing(request: httpx.Request) -> httpx.Response:
-        calls.append(request.url.path)
+        calls.append(str(request.url.copy_with(scheme=None, host=None)).removeprefix("//"))
         return httpx.Response(503, json={"detail": "busy"})
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(failing)) as http:
         with pytest.raises(GateError, match="unavailable"):
             await gate_verdict("http://gate", Layer.GOLD, HOUR, client=http, attempts=2)
-    assert calls == [f"/gates/gold/{HOUR}"] * 2
+    asked = "/gates/gold?window_start=2026-11-20T10%3A00%3A00Z&window_end=2026-11-20T11%3A00%3A00Z"
+    assert calls == [asked] * 2
 
 
 def test_store_reads_runs_back_and_skips_a_broken_summary(gate: QualityGate) -> None:

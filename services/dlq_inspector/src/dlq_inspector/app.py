@@ -33,7 +33,8 @@ from dlq_inspector.settings import DlqSettings
 from dlq_inspector.tail import NotCaughtUp, TopicTail
 from iotpipe import kafka
 from iotpipe.contract import ErrorType
-from iotpipe.service import Authorized, ReadAuthorized, create_app
+from iotpipe.pagination import Page, PageQuery, paginate
+from iotpipe.service import Authorized, ReadAuthorized, accepted, create_app, problems
 
 NAME = "dlq-inspector"
 DESCRIPTION = (
@@ -173,7 +174,15 @@ def _decoded(value: bytes) -> tuple[str | None, object | None]:
     return text, (document if _depth(document) <= MAX_JSON_DEPTH else None)
 
 
-router = APIRouter(prefix="/dlq", tags=["dlq"])
+router = APIRouter(prefix="/dlq")
+
+TAGS = [
+    {"name": "messages", "description": "Dead letters: list and filter them, read one, stats."},
+    {
+        "name": "replays",
+        "description": "Replay dead letters to the events topic (token); replay jobs' progress.",
+    },
+]
 
 
 def inspector_of(request: Request) -> Inspector:
@@ -181,13 +190,30 @@ def inspector_of(request: Request) -> Inspector:
     return inspector
 
 
-@router.get("/messages", summary="List dead letters (filtered, cursor-paginated)")
+@router.get(
+    "/messages",
+    tags=["messages"],
+    summary="List dead letters (filtered, cursor-paginated)",
+    responses=problems(**{"400": "The cursor is not one this service issued"}),
+)
 async def list_messages(
     request: Request,
     error_type: Annotated[list[ErrorType] | None, Query(description="Any of these.")] = None,
     sensor_id: Annotated[str | None, Query(max_length=128)] = None,
-    since: Annotated[datetime | None, Query(description="Dead-lettered at or after.")] = None,
-    until: Annotated[datetime | None, Query(description="Dead-lettered before.")] = None,
+    window_start: Annotated[
+        datetime | None, Query(description="Dead-lettered at or after (ISO-8601 with a zone).")
+    ] = None,
+    window_end: Annotated[
+        datetime | None, Query(description="Dead-lettered before (ISO-8601 with a zone).")
+    ] = None,
+    since: Annotated[
+        datetime | None,
+        Query(deprecated=True, description="Deprecated (one release): `window_start`."),
+    ] = None,
+    until: Annotated[
+        datetime | None,
+        Query(deprecated=True, description="Deprecated (one release): `window_end`."),
+    ] = None,
     replayed: Annotated[
         bool | None, Query(description="Only replayed (true) or unresolved (false).")
     ] = None,
@@ -199,7 +225,8 @@ async def list_messages(
     inspector = inspector_of(request)
     if limit > inspector.settings.max_page_size:
         raise HTTPException(422, f"limit: at most {inspector.settings.max_page_size} per page")
-    for name, moment in (("since", since), ("until", until)):
+    since, until = window_start or since, window_end or until
+    for name, moment in (("window_start", since), ("window_end", until)):
         if moment is not None and moment.tzinfo is None:
             raise HTTPException(422, f"{name}: give a time zone (e.g. 2026-01-01T00:00:00Z)")
     try:
@@ -224,8 +251,9 @@ async def list_messages(
 
 @router.get(
     "/messages/{partition}/{offset}",
+    tags=["messages"],
     summary="One dead letter: bytes, decoded text, error and source",
-    responses={404: {"description": "No such DLQ message"}},
+    responses=problems(**{"404": "No such DLQ message"}),
 )
 async def get_message(
     request: Request,
@@ -252,7 +280,9 @@ async def get_message(
     )
 
 
-@router.get("/stats", summary="Counts by error type, oldest and newest, recent rate")
+@router.get(
+    "/stats", tags=["messages"], summary="Counts by error type, oldest and newest, recent rate"
+)
 async def stats(request: Request) -> Stats:
     inspector = inspector_of(request)
     await inspector.caught_up()
@@ -279,10 +309,11 @@ async def stats(request: Request) -> Stats:
 
 @router.post(
     "/replay",
+    tags=["replays"],
     summary="Replay dead letters to the events topic (optionally patched)",
     responses={
         200: {"description": "Done inline: the job with a result per message"},
-        202: {"description": "Started as a background job: poll its `Location`"},
+        **accepted("Started as a background job: poll its `Location`"),
     },
 )
 async def replay(
@@ -305,19 +336,26 @@ async def replay(
     return job.view()
 
 
-@router.get("/replays", summary="Recent replay jobs (newest first, without per-message results)")
+@router.get(
+    "/replays",
+    tags=["replays"],
+    summary="Recent replay jobs (newest first, without per-message results; a page)",
+    responses=problems(**{"400": "The cursor is not one this service issued"}),
+)
 async def list_replays(
-    request: Request, state: Literal["all", "running"] = "all"
-) -> list[ReplayJob]:
+    request: Request, page: PageQuery, state: Literal["all", "running"] = "all"
+) -> Page[ReplayJob]:
     jobs = inspector_of(request).jobs.recent()
     views = [job.view(results=False) for job in jobs]
-    return [v for v in views if state == "all" or v.status in ("pending", "running")]
+    chosen = [v for v in views if state == "all" or v.status in ("pending", "running")]
+    return paginate(chosen, page, key=lambda v: (v.created_at.timestamp(), v.id), descending=True)
 
 
 @router.get(
     "/replays/{job_id}",
+    tags=["replays"],
     summary="A replay job's progress and results",
-    responses={404: {"description": "No such job (finished jobs are kept for a while)"}},
+    responses=problems(**{"404": "No such job (finished jobs are kept for a while)"}),
 )
 async def get_replay(
     request: Request,
@@ -340,6 +378,7 @@ def build_app(settings: DlqSettings) -> FastAPI:
         readiness={"kafka": lambda: kafka.ping(settings.kafka), "index": inspector.ready},
         start=inspector.start,
         stop=inspector.stop,
+        tags=TAGS,
     )
     app.state.inspector = inspector
     app.include_router(router)

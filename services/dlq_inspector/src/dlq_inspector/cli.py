@@ -88,8 +88,8 @@ def list_(
     params: dict[str, Any] = {
         "error_type": [t.value for t in error_type or []],
         "sensor_id": sensor_id,
-        "since": since,
-        "until": until,
+        "window_start": since,
+        "window_end": until,
         "replayed": replayed,
         "limit": limit,
         "cursor": cursor,
@@ -184,7 +184,7 @@ def replay(
         body["ids"] = ids
     else:
         flt = {"error_type": [t.value for t in error_type or []], "sensor_id": sensor_id}
-        flt |= {"since": since, "until": until}
+        flt |= {"window_start": since, "window_end": until}
         body["filter"] = {k: v for k, v in flt.items() if v}
     try:
         if patch:

@@ -11,6 +11,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from dlq_inspector.index import Entry, MessageFilter
 from dlq_inspector.ledger import LedgerEntry
 from iotpipe.contract import ErrorType
+from iotpipe.pagination import Page
 
 MessageId = Annotated[
     str,
@@ -106,8 +107,10 @@ class MessageDetail(MessageSummary):
     headers: dict[str, str]
 
 
-class MessagePage(BaseModel):
-    items: list[MessageSummary]
+class MessagePage(Page[MessageSummary]):
+    """The shared page envelope (iotpipe.pagination.Page); this list's cursor is always set
+    (Kafka offsets), so a client can poll it for new messages."""
+
     next_cursor: str = Field(
         description="Pass as `cursor` for the next page; also valid later, to see new messages."
     )
@@ -145,8 +148,20 @@ class ReplayFilter(BaseModel):
 
     error_type: list[ErrorType] = Field(default_factory=list)
     sensor_id: str | None = None
-    since: AwareDatetime | None = Field(default=None, description="Dead-lettered at or after.")
-    until: AwareDatetime | None = Field(default=None, description="Dead-lettered before.")
+    window_start: AwareDatetime | None = Field(
+        default=None, description="Dead-lettered at or after."
+    )
+    window_end: AwareDatetime | None = Field(default=None, description="Dead-lettered before.")
+    since: AwareDatetime | None = Field(
+        default=None,
+        description="Deprecated (one release): `window_start`.",
+        json_schema_extra={"deprecated": True},
+    )
+    until: AwareDatetime | None = Field(
+        default=None,
+        description="Deprecated (one release): `window_end`.",
+        json_schema_extra={"deprecated": True},
+    )
     status: Literal["unresolved", "replayed", "any"] = Field(
         default="unresolved",
         description="Replayed messages are skipped unless `force`; select them with "
@@ -157,8 +172,8 @@ class ReplayFilter(BaseModel):
         return MessageFilter(
             error_types=frozenset(self.error_type),
             sensor_id=self.sensor_id,
-            since_ms=to_ms(self.since),
-            until_ms=to_ms(self.until),
+            since_ms=to_ms(self.window_start or self.since),
+            until_ms=to_ms(self.window_end or self.until),
             replayed={"unresolved": False, "replayed": True, "any": None}[self.status],
         )
 

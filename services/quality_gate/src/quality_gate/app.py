@@ -6,11 +6,13 @@ from typing import Annotated
 
 import pyarrow as pa
 from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request, status
+from pydantic import AwareDatetime
 
 from iotpipe.gate_client import GateVerdict, Layer
 from iotpipe.lakefs import filesystem
-from iotpipe.service import Authorized, ErrorBody, create_app
-from iotpipe.windows import Window
+from iotpipe.pagination import Page, PageQuery, paginate
+from iotpipe.service import Authorized, create_app, problems
+from iotpipe.windows import END_DOC, START_DOC, Window, window_of
 from quality_gate.gate import QualityGate
 from quality_gate.models import RunDetail, RunRequest, RunSummary
 from quality_gate.settings import GateSettings
@@ -20,6 +22,14 @@ DESCRIPTION = """Runs Great Expectations suites on a layer's window of the lake 
 per layer and window, whether it may be loaded: `pass`, `fail` or `unknown` (no run yet)."""
 
 router = APIRouter()
+
+TAGS = [
+    {"name": "runs", "description": "Validation runs: start one (token), list them, read one."},
+    {
+        "name": "gates",
+        "description": "Verdicts: may a layer's window be loaded (`pass`, `fail`, `unknown`)?",
+    },
+]
 
 WindowText = Annotated[
     str,
@@ -47,7 +57,7 @@ def _window(text: str) -> Window:
     status_code=status.HTTP_201_CREATED,
     tags=["runs"],
     summary="Validate a layer's window now (needs the bearer token)",
-    responses={503: {"model": ErrorBody, "description": "The lake cannot be read or written"}},
+    responses=problems(**{"503": "The lake cannot be read or written"}),
 )
 async def create_run(body: RunRequest, request: Request, _: Authorized) -> RunDetail:
     gate = _gate(request)
@@ -67,20 +77,23 @@ async def create_run(body: RunRequest, request: Request, _: Authorized) -> RunDe
         ) from None
 
 
-@router.get("/runs", tags=["runs"], summary="Runs, newest first")
+@router.get("/runs", tags=["runs"], summary="Runs, newest first (a page)")
 async def list_runs(
     request: Request,
+    page: PageQuery,
     layer: Annotated[Layer | None, Query(description="Only this layer's runs")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> list[RunSummary]:
-    return _gate(request).store.runs(layer, limit)
+) -> Page[RunSummary]:
+    runs = _gate(request).store.runs(layer, limit=None)
+    return paginate(
+        runs, page, key=lambda r: (r.finished_at.timestamp(), r.run_id), descending=True
+    )
 
 
 @router.get(
     "/runs/{run_id}",
     tags=["runs"],
     summary="One run with every expectation and the full GX result",
-    responses={404: {"model": ErrorBody, "description": "No such run"}},
+    responses=problems(**{"404": "No such run"}),
 )
 async def get_run(run_id: str, request: Request) -> RunDetail:
     try:
@@ -90,11 +103,31 @@ async def get_run(run_id: str, request: Request) -> RunDetail:
 
 
 @router.get(
-    "/gates/{layer}/{window}",
+    "/gates/{layer}",
     tags=["gates"],
     summary="Verdict for a layer's window: from the latest run whose window covers it",
 )
-async def get_verdict(layer: Layer, window: WindowText, request: Request) -> GateVerdict:
+async def get_verdict(
+    layer: Layer,
+    request: Request,
+    window_start: Annotated[AwareDatetime, Query(description=START_DOC)],
+    window_end: Annotated[AwareDatetime, Query(description=END_DOC)],
+) -> GateVerdict:
+    try:
+        window = window_of(window_start, window_end)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    return _gate(request).verdict(layer, window)
+
+
+@router.get(
+    "/gates/{layer}/{window}",
+    tags=["gates"],
+    deprecated=True,
+    summary="Deprecated (one release): the verdict, the window as text in the path",
+    description="Use `GET /gates/{layer}?window_start=&window_end=`.",
+)
+async def get_verdict_by_path(layer: Layer, window: WindowText, request: Request) -> GateVerdict:
     return _gate(request).verdict(layer, _window(window))
 
 
@@ -112,6 +145,7 @@ def build_app(settings: GateSettings | None = None, gate: QualityGate | None = N
         description=DESCRIPTION,
         readiness={"lake": lake_reachable},
         start=gate.start,
+        tags=TAGS,
     )
     app.state.gate = gate
     app.include_router(router)

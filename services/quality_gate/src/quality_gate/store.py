@@ -92,12 +92,12 @@ class RunStore:
         summary = self.summary(run_id)
         return RunDetail.model_validate_json(self._read(self._path(summary.layer, run_id, RESULT)))
 
-    def runs(self, layer: Layer | None = None, limit: int = 100) -> list[RunSummary]:
+    def runs(self, layer: Layer | None = None, limit: int | None = 100) -> list[RunSummary]:
         """Newest first."""
         with self._lock:
             selected = [r for r in self._runs.values() if layer is None or r.layer is layer]
         selected.sort(key=lambda r: (r.finished_at, r.run_id), reverse=True)
-        return selected[:limit]
+        return selected[:limit] if limit is not None else selected
 
     def deciding_run(self, layer: Layer, window: Window) -> RunSummary | None:
         """The run whose verdict holds for ``window``: the newest run of ``layer`` whose

@@ -12,7 +12,8 @@ from pydantic import ValidationError
 
 from iotpipe.contract import SENSOR_TYPES
 from iotpipe.kafka import ping
-from iotpipe.service import Authorized, create_app
+from iotpipe.pagination import Page, PageQuery, paginate
+from iotpipe.service import Authorized, create_app, problems
 from sensor_simulator import __version__
 from sensor_simulator.config import RunConfig, RunUpdate, SimulatorSettings
 from sensor_simulator.replay import ReplayError, rows_from_bytes, rows_from_path
@@ -35,7 +36,17 @@ or replays a CSV file. Mutating endpoints need `Authorization: Bearer <SIMULATOR
 Injected records carry the Kafka header `iotpipe-injected`.
 """
 
-router = APIRouter(tags=["runs"])
+router = APIRouter()
+
+TAGS = [
+    {
+        "name": "runs",
+        "description": "Synthetic runs: start (token), watch, change the rate of, stop.",
+    },
+    {"name": "replays", "description": "Replay a CSV file to Kafka as a run (token)."},
+]
+NOT_FOUND = problems(**{"404": "No such run"})
+KAFKA_DOWN = problems(**{"503": "Kafka is not reachable"})
 
 
 def _manager(request: Request) -> RunManager:
@@ -86,7 +97,9 @@ async def _start(starting: Awaitable[Run]) -> RunStatus:
     return run.status()
 
 
-@router.post("/runs", status_code=201, summary="Start a synthetic run")
+@router.post(
+    "/runs", status_code=201, tags=["runs"], summary="Start a synthetic run", responses=KAFKA_DOWN
+)
 async def create_run(
     config: RunConfig, _: Authorized, manager: Manager, settings: Settings
 ) -> RunStatus:
@@ -94,17 +107,27 @@ async def create_run(
     return await _start(manager.start_synthetic(config))
 
 
-@router.get("/runs", summary="Every run of this process, newest last")
-async def list_runs(manager: Manager) -> list[RunStatus]:
-    return manager.statuses()
+@router.get("/runs", tags=["runs"], summary="The runs of this process, newest last (a page)")
+async def list_runs(manager: Manager, page: PageQuery) -> Page[RunStatus]:
+    return paginate(manager.statuses(), page, key=lambda r: (r.created_at.timestamp(), r.id))
 
 
-@router.get("/runs/{run_id}", summary="A run: config, live counters, achieved rate")
+@router.get(
+    "/runs/{run_id}",
+    tags=["runs"],
+    summary="A run: config, live counters, achieved rate",
+    responses=NOT_FOUND,
+)
 async def get_run(run_id: str, manager: Manager) -> RunStatus:
     return _run(manager, run_id).status()
 
 
-@router.patch("/runs/{run_id}", summary="Change a live run's rate or anomaly rate")
+@router.patch(
+    "/runs/{run_id}",
+    tags=["runs"],
+    summary="Change a live run's rate or anomaly rate",
+    responses={**NOT_FOUND, **problems(**{"409": "The run has ended"})},
+)
 async def update_run(
     run_id: str, change: RunUpdate, _: Authorized, manager: Manager, settings: Settings
 ) -> RunStatus:
@@ -122,14 +145,25 @@ async def update_run(
     return run.status()
 
 
-@router.post("/runs/{run_id}/stop", summary="Stop a run; returns once everything is flushed")
+@router.post(
+    "/runs/{run_id}/stop",
+    tags=["runs"],
+    summary="Stop a run; returns once everything is flushed",
+    responses=NOT_FOUND,
+)
 async def stop_run(run_id: str, _: Authorized, manager: Manager) -> RunStatus:
     run = _run(manager, run_id)
     await run.stop()
     return run.status()
 
 
-@router.post("/replays", status_code=201, summary="Replay a CSV file (upload it, or name a path)")
+@router.post(
+    "/replays",
+    status_code=201,
+    tags=["replays"],
+    summary="Replay a CSV file (upload it, or name a path)",
+    responses=KAFKA_DOWN,
+)
 async def create_replay(
     _: Authorized,
     manager: Manager,
@@ -188,6 +222,7 @@ def build_app(
         lifespan=lifespan,
         version=__version__,
         body_limits={"/replays": settings.max_upload_bytes + MULTIPART_FRAMING},
+        tags=TAGS,
     )
     app.state.runs = manager
     app.include_router(router)

@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 from tenacity import (
     AsyncRetrying,
     retry_if_exception,
@@ -29,7 +29,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from iotpipe.windows import Window
+from iotpipe.windows import END_DOC, START_DOC, Window, window_params
 
 
 class Layer(StrEnum):
@@ -51,7 +51,11 @@ class GateVerdict(BaseModel):
     """The gate's answer for one layer and window (the body of ``GET /gates/{layer}/{window}``)."""
 
     layer: Layer
-    window: str = Field(description="The window asked about, as `iotpipe.windows.Window` text.")
+    window: str = Field(
+        description="Deprecated: the window asked about as `iotpipe.windows.Window` text; "
+        "read `window_start`/`window_end`.",
+        json_schema_extra={"deprecated": True},
+    )
     verdict: Verdict
     run_id: str | None = Field(
         default=None, description="The run the verdict comes from (null when unknown)."
@@ -71,6 +75,16 @@ class GateVerdict(BaseModel):
         "its files (iotpipe.lakefs.fingerprints). A reader about to move the data compares it "
         "with the files there now: a partition rewritten since was not checked.",
     )
+
+    @computed_field(description=START_DOC)  # type: ignore[prop-decorator]
+    @property
+    def window_start(self) -> datetime:
+        return Window.parse(self.window).start
+
+    @computed_field(description=END_DOC)  # type: ignore[prop-decorator]
+    @property
+    def window_end(self) -> datetime:
+        return Window.parse(self.window).end
 
     @property
     def passed(self) -> bool:
@@ -140,9 +154,16 @@ async def gate_verdict(
     a 4xx (unknown layer, malformed window) raises :class:`GateError` with the
     gate's message at once.
     """
-    path = f"/gates/{quote(str(Layer(layer)), safe='')}/{quote(str(window), safe='')}"
+    parsed = _parsed(window)
+    path = f"/gates/{quote(str(Layer(layer)), safe='')}"
     response = await _request(
-        "GET", base_url, path, client=client, timeout_s=timeout_s, attempts=attempts
+        "GET",
+        base_url,
+        path,
+        client=client,
+        timeout_s=timeout_s,
+        attempts=attempts,
+        params=window_params(parsed),
     )
     return GateVerdict.model_validate_json(response.content)
 
@@ -167,7 +188,7 @@ async def run_gate(
         client=client,
         timeout_s=timeout_s,
         attempts=attempts,
-        json={"layer": str(Layer(layer)), "window": str(window)},
+        json={"layer": str(Layer(layer)), **window_params(_parsed(window))},
         headers={"Authorization": f"Bearer {token}"},
     )
     run = response.json()
@@ -181,6 +202,13 @@ async def run_gate(
         checked_at=run["finished_at"],
         data_fingerprints=run.get("data_fingerprints") or {},
     )
+
+
+def _parsed(window: Window | str) -> Window:
+    try:
+        return window if isinstance(window, Window) else Window.parse(window)
+    except ValueError as exc:
+        raise GateError(str(exc)) from None
 
 
 def _detail(response: httpx.Response) -> str:

@@ -12,6 +12,12 @@ process answers ``/healthz``, ``/readyz`` says what it is waiting for, other rou
 and the start is retried until it succeeds (:class:`Startup`), so a pod starting before
 its broker or database waits instead of crash-looping.
 
+Every error is an RFC 9457 problem (``application/problem+json``: ``type``, ``title``,
+``status``, ``detail``, ``instance``), rendered by one set of handlers
+(:func:`install_error_handlers`) whatever raised it; the OpenAPI document declares it on
+every operation (:func:`problems` for a route's own statuses, :func:`declare_problems` adds
+the ones every route of its kind can answer: 401, 413, 422, 500, 503).
+
 Before a mutating request's body is read, :class:`BodyGuard` refuses it without the API
 token (401) and caps its size (413; ``ServiceSettings.max_body_bytes``, or a route's own
 limit), so an anonymous client cannot make a service read or spool a large body.
@@ -26,15 +32,16 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from http import HTTPStatus
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -54,11 +61,82 @@ OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/docs", "/redoc", "/o
 """Routes that answer while the service is still starting."""
 
 
-class ErrorBody(BaseModel):
-    """Every error the services return: a readable message, and details where useful."""
+PROBLEM_MEDIA_TYPE = "application/problem+json"
 
-    detail: str
-    errors: list[dict[str, Any]] | None = None
+
+class Problem(BaseModel):
+    """Every error the services return: an RFC 9457 problem document. ``detail`` is the
+    readable message (the field clients read before problem+json; kept), ``errors`` the
+    invalid fields of a 422."""
+
+    type: str = Field(
+        default="about:blank",
+        description="A URI naming the kind of problem; `about:blank`: the status says it all.",
+    )
+    title: str = Field(description="The HTTP status' phrase, e.g. `Not Found`.")
+    status: int = Field(ge=400, le=599, description="The HTTP status code.")
+    detail: str = Field(description="What went wrong in this request, readable.")
+    instance: str | None = Field(default=None, description="The path of the request.")
+    errors: list[dict[str, Any]] | None = Field(
+        default=None, description="A 422's invalid fields: `loc`, `msg`, `type` each."
+    )
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "type": "about:blank",
+                    "title": "Not Found",
+                    "status": 404,
+                    "detail": "no run 'r-1'",
+                    "instance": "/runs/r-1",
+                }
+            ]
+        }
+    }
+
+
+ErrorBody = Problem
+"""The former name of :class:`Problem` (its ``detail`` is unchanged)."""
+
+
+def problem_response(
+    status_code: int,
+    detail: str,
+    *,
+    instance: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    errors: list[dict[str, Any]] | None = None,
+) -> JSONResponse:
+    """The ``application/problem+json`` response of an error."""
+    try:
+        title = HTTPStatus(status_code).phrase
+    except ValueError:
+        title = "Error"
+    body = Problem(title=title, status=status_code, detail=detail, instance=instance, errors=errors)
+    return JSONResponse(
+        body.model_dump(exclude_none=True),
+        status_code=status_code,
+        headers=dict(headers or {}),
+        media_type=PROBLEM_MEDIA_TYPE,
+    )
+
+
+def problems(*statuses: int, **descriptions: str) -> dict[int | str, dict[str, Any]]:
+    """A route's own error responses for its OpenAPI ``responses``, each a :class:`Problem`:
+    ``problems(404, 409)`` with the standard phrases, or described:
+    ``problems(**{"404": "No such run"})``."""
+    described = {int(code): text for code, text in descriptions.items()}
+    for code in statuses:
+        described.setdefault(code, HTTPStatus(code).phrase)
+    return {
+        code: {
+            "model": Problem,
+            "description": text,
+            "content": {PROBLEM_MEDIA_TYPE: {}},
+        }
+        for code, text in sorted(described.items())
+    }
 
 
 class Health(BaseModel):
@@ -164,7 +242,7 @@ def _too_large(limit: int) -> str:
 
 
 async def _respond(send: Send, status_code: int, detail: str, headers: dict[str, str]) -> None:
-    response = JSONResponse({"detail": detail}, status_code=status_code, headers=headers)
+    response = problem_response(status_code, detail, headers=headers)
     await send(
         {"type": "http.response.start", "status": status_code, "headers": response.raw_headers}
     )
@@ -177,10 +255,32 @@ Authorized = Annotated[None, Depends(require_token)]
 ReadAuthorized = Annotated[None, Depends(require_read_token)]
 """Add ``_: ReadAuthorized`` to a read of sensitive data: the API or the read-only token."""
 
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "Missing or invalid bearer token"},
-    422: {"model": ErrorBody, "description": "The request is invalid; `detail` says why"},
-}
+
+def accepted(description: str) -> dict[int | str, dict[str, Any]]:
+    """A long-running POST's ``202`` in OpenAPI: the job resource, with its ``Location``."""
+    return {
+        202: {
+            "description": description,
+            "headers": {
+                "Location": {
+                    "description": "The job's URL: poll it until it has finished.",
+                    "schema": {"type": "string"},
+                }
+            },
+        }
+    }
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = problems(
+    **{
+        "401": "Missing or invalid bearer token",
+        "413": "The request body is larger than the route's limit",
+        "422": "The request is invalid; `detail` says why, `errors` which fields",
+        "500": "An unexpected error (a bug); `detail` names it",
+        "503": "The service is starting or a dependency is unreachable; retry (`Retry-After`)",
+    }
+)
+"""The errors :func:`declare_problems` adds to the operations that can answer them."""
 
 
 def _readable(errors: list[dict[str, Any]]) -> str:
@@ -197,21 +297,79 @@ def _jsonable(errors: list[Any]) -> list[dict[str, Any]]:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    """Render every error as a :class:`Problem` (``application/problem+json``)."""
+
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = _jsonable(list(exc.errors()))
-        body = ErrorBody(detail=_readable(errors), errors=errors)
-        return JSONResponse(body.model_dump(exclude_none=True), status_code=422)
+        return problem_response(422, _readable(errors), instance=request.url.path, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
+        return problem_response(
+            exc.status_code, detail, instance=request.url.path, headers=exc.headers
+        )
 
     @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
-        return JSONResponse({"detail": f"internal error: {type(exc).__name__}"}, status_code=500)
+        return problem_response(
+            500, f"internal error: {type(exc).__name__}", instance=request.url.path
+        )
+
+
+def _problem_ref() -> dict[str, Any]:
+    return {"schema": {"$ref": "#/components/schemas/Problem"}}
+
+
+ERROR_SCHEMAS = ("Problem", "ErrorBody", "HTTPValidationError")
+
+
+def _is_error_body(response: dict[str, Any]) -> bool:
+    """A response declared without a body or with an error model (not e.g. /readyz's 503,
+    whose body is the readiness report)."""
+    refs = [
+        str(media.get("schema", {}).get("$ref", "Problem"))
+        for media in response.get("content", {}).values()
+    ]
+    return all(ref.rsplit("/", 1)[-1] in ERROR_SCHEMAS for ref in refs)
+
+
+def declare_problems(document: dict[str, Any], *, starting: bool) -> dict[str, Any]:
+    """Declare in an OpenAPI ``document`` the errors each operation can answer, all as
+    :class:`Problem` under ``application/problem+json``: 401 and 413 where the bearer token
+    is needed, 422 where there are parameters or a body, 503 (while ``starting``; not for
+    the ops routes) and 500 everywhere; a route's own errors (:func:`problems`) are kept."""
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    for path, item in document.get("paths", {}).items():
+        for method, operation in item.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses: dict[str, Any] = operation["responses"]
+            wanted = {"500"}
+            if operation.get("security") or method.upper() in MUTATING_METHODS:
+                wanted |= {"401"}
+            if method.upper() in MUTATING_METHODS:
+                wanted |= {"413"}
+            if operation.get("parameters") or operation.get("requestBody"):
+                wanted |= {"422"}
+            if starting and path not in OPS_PATHS:
+                wanted |= {"503"}
+            for code in wanted:
+                responses.setdefault(
+                    code, {"description": ERROR_RESPONSES[int(code)]["description"]}
+                )
+            for code, response in responses.items():
+                if code.isdigit() and int(code) >= 400 and _is_error_body(response):
+                    response["content"] = {PROBLEM_MEDIA_TYPE: _problem_ref()}
+    for unused in ("HTTPValidationError", "ValidationError", "ErrorBody"):
+        schemas.pop(unused, None)
+    return document
+
+
+OPS_TAG = {"name": "ops", "description": "Health, readiness and Prometheus metrics."}
 
 
 async def _run_check(check: ReadinessCheck) -> str:
@@ -303,12 +461,14 @@ def create_app(
     stop: Callable[[], Awaitable[None]] | None = None,
     version: str = __version__,
     body_limits: Mapping[str, int] | None = None,
+    tags: Sequence[Mapping[str, str]] = (),
 ) -> FastAPI:
     """A FastAPI app with `/healthz`, `/readyz`, `/metrics`, auth and JSON errors.
 
     ``start`` runs when the app starts and is retried until it succeeds (:class:`Startup`);
     ``stop`` runs at shutdown if it did. ``lifespan`` wraps both. ``body_limits``: routes
-    (by path) whose bodies may be larger than ``settings.max_body_bytes``."""
+    (by path) whose bodies may be larger than ``settings.max_body_bytes``. ``tags``: the
+    service's OpenAPI tags, each with a ``description`` (``ops`` is added)."""
     startup = Startup(name, start) if start is not None else None
     checks: dict[str, ReadinessCheck] = {"started": startup.check} if startup else {}
     checks.update(readiness or {})
@@ -333,8 +493,16 @@ def create_app(
         description=description,
         version=version,
         lifespan=run,
-        responses=ERROR_RESPONSES,
+        openapi_tags=[dict(tag) for tag in tags] + [OPS_TAG],
     )
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = FastAPI.openapi(app)
+            app.openapi_schema = declare_problems(document, starting=startup is not None)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.state.settings = settings
     app.state.startup = startup
     BUILD_INFO.info({SERVICE_LABEL: name, "version": version})
@@ -346,8 +514,8 @@ def create_app(
             # (attempts == 0: no lifespan ran, e.g. an app under test without its start)
             if startup.started or not startup.attempts or request.url.path in OPS_PATHS:
                 return await call_next(request)
-            return JSONResponse(
-                {"detail": startup.waiting}, status_code=503, headers={"Retry-After": "5"}
+            return problem_response(
+                503, startup.waiting, instance=request.url.path, headers={"Retry-After": "5"}
             )
 
     app.middleware("http")(http_metrics_middleware(name))

@@ -4,6 +4,10 @@ A window is a half-open UTC interval ``[start, end)``. Its text form is an ISO-8
 interval with ``--`` as the separator (ISO 8601 allows it where ``/`` cannot be
 used, as in a URL path): ``2026-11-26T00:00:00Z--2026-11-27T00:00:00Z``. A day
 (``2026-11-26``) and an hour (``2026-11-26T10``) are accepted as shorthands.
+
+In the services' APIs a window is two fields, ``window_start`` and ``window_end`` (ISO-8601
+instants with a zone), in a query or a body alike (:class:`WindowFields`,
+:func:`window_query`); the text form is the CLIs' and the Spark jobs' argument.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+
+from pydantic import AwareDatetime, BaseModel, Field
 
 SEPARATOR = "--"
 
@@ -87,3 +93,38 @@ class Window:
         while cursor < self.end:
             yield cursor
             cursor += timedelta(hours=1)
+
+
+START_DOC = "Start of the UTC window `[window_start, window_end)`: ISO-8601 with a zone."
+END_DOC = "End (exclusive) of the window: ISO-8601 with a zone."
+
+
+class WindowFields(BaseModel):
+    """The one window shape of the services' APIs: ``window_start``, ``window_end``."""
+
+    window_start: AwareDatetime = Field(description=START_DOC, examples=["2026-11-26T00:00:00Z"])
+    window_end: AwareDatetime = Field(description=END_DOC, examples=["2026-11-27T00:00:00Z"])
+
+    @property
+    def window(self) -> Window:
+        return window_of(self.window_start, self.window_end)
+
+    @classmethod
+    def of(cls, window: Window) -> WindowFields:
+        return cls(window_start=window.start, window_end=window.end)
+
+
+def window_of(start: datetime, end: datetime) -> Window:
+    """The window ``[start, end)`` of two aware instants; ValueError if it is not one."""
+    try:
+        return Window(start.astimezone(UTC), end.astimezone(UTC))
+    except OverflowError:
+        raise ValueError("the window is outside the years 1-9999 in UTC") from None
+
+
+def window_params(window: Window) -> dict[str, str]:
+    """``window`` as the query parameters ``window_start`` and ``window_end``."""
+    return {
+        "window_start": _format_instant(window.start),
+        "window_end": _format_instant(window.end),
+    }

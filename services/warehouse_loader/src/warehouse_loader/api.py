@@ -9,7 +9,8 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
-from iotpipe.service import Authorized, ErrorBody
+from iotpipe.pagination import Page, PageQuery, encode_cursor
+from iotpipe.service import Authorized, problems
 from warehouse_loader.history import LoadRecord, LoadStatus
 from warehouse_loader.loads import (
     GateUnavailable,
@@ -32,11 +33,15 @@ def _service(request: Request) -> LoadService:
 Service = Annotated[LoadService, Depends(_service)]
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {"model": ErrorBody, "description": description}
+TAGS = [
+    {
+        "name": "loads",
+        "description": "Loads of Gold windows into the warehouse (token) and their history.",
+    }
+]
 
 
-UNAVAILABLE: dict[int | str, dict[str, Any]] = {503: _error("The warehouse is not reachable")}
+UNAVAILABLE: dict[int | str, dict[str, Any]] = problems(**{"503": "The warehouse is not reachable"})
 
 
 def _unavailable(exc: Exception) -> HTTPException:
@@ -58,11 +63,13 @@ async def _read(service: LoadService, call: Callable[[], T]) -> T:
     "/loads",
     status_code=status.HTTP_201_CREATED,
     summary="Load Gold for a window into the warehouse (delete-then-insert, one transaction)",
-    responses={
-        409: _error("Refused: the Gold gate did not pass, or Gold has no rows for the window"),
-        503: _error("The quality gate or the warehouse could not be reached; try again later"),
-        500: _error("The load failed and was rolled back; the window's contents are unchanged"),
-    },
+    responses=problems(
+        **{
+            "409": "Refused: the Gold gate did not pass, or Gold has no rows for the window",
+            "503": "The quality gate or the warehouse could not be reached; try again later",
+            "500": "The load failed and was rolled back; the window's contents are unchanged",
+        }
+    ),
 )
 async def create_load(body: LoadRequest, service: Service, _: Authorized) -> LoadRecord:
     too_long = body.too_long(service.settings.max_window_days)
@@ -86,13 +93,33 @@ async def create_load(body: LoadRequest, service: Service, _: Authorized) -> Loa
         raise _unavailable(exc) from None
 
 
-@router.get("/loads", summary="The load history, newest first", responses=UNAVAILABLE)
+@router.get(
+    "/loads",
+    summary="The load history, newest first (a page)",
+    responses={**problems(**{"400": "The cursor is not one this service issued"}), **UNAVAILABLE},
+)
 async def list_loads(
     service: Service,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    page: PageQuery,
     status: Annotated[LoadStatus | None, Query(description="Only loads with this status")] = None,
-) -> list[LoadRecord]:
-    return await _read(service, lambda: service.history.list(limit=limit, status=status))
+) -> Page[LoadRecord]:
+    after = page.after()
+    try:
+        last = (datetime.fromisoformat(str(after[0])), str(after[1])) if after else None
+    except (ValueError, IndexError):
+        raise HTTPException(400, "cursor: not one of this list") from None
+    records = await _read(
+        service,
+        lambda: service.history.list(limit=page.limit + 1, status=status, after=last),
+    )
+    chosen, more = records[: page.limit], len(records) > page.limit
+    return Page(
+        items=chosen,
+        next_cursor=encode_cursor((chosen[-1].requested_at.isoformat(), chosen[-1].id))
+        if more
+        else None,
+        has_more=more,
+    )
 
 
 @router.get(
@@ -117,7 +144,7 @@ async def loaded_windows(
 @router.get(
     "/loads/{load_id}",
     summary="One load",
-    responses={404: _error("No load has this id"), **UNAVAILABLE},
+    responses={**problems(**{"404": "No load has this id"}), **UNAVAILABLE},
 )
 async def get_load(load_id: str, service: Service) -> LoadRecord:
     record = await _read(service, lambda: service.history.get(load_id))

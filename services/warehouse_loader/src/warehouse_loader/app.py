@@ -7,7 +7,7 @@ import asyncio
 from fastapi import FastAPI
 
 from iotpipe.service import create_app
-from warehouse_loader.api import router
+from warehouse_loader.api import TAGS, router
 from warehouse_loader.dialects import dialect_for
 from warehouse_loader.loads import LoadService
 from warehouse_loader.settings import LoaderSettings
@@ -35,6 +35,7 @@ def build_app(settings: LoaderSettings | None = None) -> FastAPI:
         description=DESCRIPTION,
         readiness={"warehouse": warehouse_reachable},
         start=loads.start,
+        tags=TAGS,
     )
     app.state.loads = loads
     app.include_router(router)

@@ -112,14 +112,30 @@ class History:
             row = cursor.fetchone()
         return _from_row(row) if row else None
 
-    def list(self, *, limit: int = 100, status: LoadStatus | None = None) -> list[LoadRecord]:
-        """Newest first."""
-        where, params = ("WHERE status = %s", (status.value,)) if status else ("", ())
+    def list(
+        self,
+        *,
+        limit: int = 100,
+        status: LoadStatus | None = None,
+        after: tuple[datetime, str] | None = None,
+    ) -> list[LoadRecord]:
+        """Newest first (by request time, then id); ``after``: the (requested_at, id) of the
+        last load of the previous page (a keyset: a page does not shift as loads arrive)."""
+        conditions: list[str] = []
+        params: list[object] = []
+        if status:
+            conditions.append("status = %s")
+            params.append(status.value)
+        if after is not None:
+            conditions.append("(requested_at < %s OR (requested_at = %s AND id > %s))")
+            at = utc_naive(after[0])
+            params += [at, at, after[1]]
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
         with self.warehouse.transaction() as cursor:
             cursor.execute(
                 f"SELECT {', '.join(COLUMNS)} FROM {LOAD_HISTORY.name} {where} "
                 f"ORDER BY requested_at DESC, id LIMIT {int(limit)}",
-                params,
+                tuple(params),
             )
             rows = cursor.fetchall()
         return [_from_row(row) for row in rows]
