@@ -75,7 +75,7 @@ def of_day(table: pa.Table, window: Window) -> pa.Table:
 
 def loads_of(loader_url: str, window: Window) -> list[dict[str, Any]]:
     """The loader's history of loads of exactly ``window``."""
-    history = httpx.get(f"{loader_url}/loads", params={"limit": 1000}, timeout=30).json()
+    history = httpx.get(f"{loader_url}/loads", params={"limit": 1000}, timeout=30).json()["items"]
     return [
         r
         for r in history

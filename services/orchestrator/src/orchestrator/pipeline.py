@@ -21,6 +21,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -28,7 +29,7 @@ from kubernetes.client.exceptions import ApiException
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from iotpipe.gate_client import GateError, Layer, run_gate
-from iotpipe.windows import Window
+from iotpipe.windows import Window, window_of, window_params
 from orchestrator.settings import OrchestratorSettings
 from orchestrator.sparkapps import (
     COMPLETED,
@@ -204,12 +205,18 @@ class Orchestrator:
 
     def loaded_windows(self, window: Window) -> list[dict[str, Any]]:
         """The loader's ``GET /loaded-windows``: each loaded window starting in ``window``,
-        with the Gold partitions that changed since its load."""
+        with the Gold partitions that changed since its load (every page)."""
+        windows: list[dict[str, Any]] = []
+        params: dict[str, str] = {**window_params(window), "limit": "1000"}
+        while True:
+            page = self._loaded_windows_page(params)
+            windows.extend(page["items"])
+            if not page.get("next_cursor"):
+                return windows
+            params["cursor"] = page["next_cursor"]
+
+    def _loaded_windows_page(self, params: dict[str, str]) -> dict[str, Any]:
         s = self.settings
-        params = {
-            "start": f"{window.start:%Y-%m-%dT%H:%M:%SZ}",
-            "end": f"{window.end:%Y-%m-%dT%H:%M:%SZ}",
-        }
         try:
             for attempt in Retrying(
                 stop=stop_after_attempt(3),
@@ -232,8 +239,8 @@ class Orchestrator:
             raise StepFailed(
                 "loaded windows", f"loader at {s.loader_url} unreachable: {exc}"
             ) from None
-        windows: list[dict[str, Any]] = response.json()
-        return windows
+        page: dict[str, Any] = response.json()
+        return page
 
     def load(self, window: Window) -> dict[str, Any]:
         s = self.settings
@@ -309,7 +316,10 @@ class Orchestrator:
         reported; the others still run."""
         outcome = ReconcileResult()
         for loaded in self.loaded_windows(lookback):
-            window = Window.parse(loaded["window"])
+            window = window_of(
+                datetime.fromisoformat(loaded["window_start"]),
+                datetime.fromisoformat(loaded["window_end"]),
+            )
             outcome.checked.append(str(window))
             changed = loaded.get("changed_partitions") or []
             if not changed:

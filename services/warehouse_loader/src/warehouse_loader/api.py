@@ -8,9 +8,11 @@ from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from pydantic import AwareDatetime
 
-from iotpipe.pagination import Page, PageQuery, encode_cursor
+from iotpipe.pagination import Page, PageQuery, encode_cursor, paginate
 from iotpipe.service import Authorized, problems
+from iotpipe.windows import window_of
 from warehouse_loader.history import LoadRecord, LoadStatus
 from warehouse_loader.loads import (
     GateUnavailable,
@@ -124,21 +126,21 @@ async def list_loads(
 
 @router.get(
     "/loaded-windows",
-    summary="Loaded windows and whether Gold changed since their load (what to reload)",
-    responses=UNAVAILABLE,
+    summary="Loaded windows and whether Gold changed since their load (what to reload; a page)",
+    responses={**problems(**{"400": "The cursor is not one this service issued"}), **UNAVAILABLE},
 )
 async def loaded_windows(
     service: Service,
-    start: Annotated[datetime, Query(description="Windows starting at or after (UTC)")],
-    end: Annotated[datetime, Query(description="... and before this (UTC)")],
-) -> list[LoadedWindow]:
-    if start.tzinfo is None or end.tzinfo is None:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, "start and end need a UTC offset (e.g. Z)"
-        )
-    if end <= start:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "end must be after start")
-    return await _read(service, lambda: service.loaded_windows(start, end))
+    page: PageQuery,
+    window_start: Annotated[AwareDatetime, Query(description="Windows starting at or after")],
+    window_end: Annotated[AwareDatetime, Query(description="... and before this")],
+) -> Page[LoadedWindow]:
+    try:
+        window = window_of(window_start, window_end)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    found = await _read(service, lambda: service.loaded_windows(window.start, window.end))
+    return paginate(found, page, key=lambda w: (w.window_start.isoformat(), w.load_id))
 
 
 @router.get(

@@ -18,7 +18,7 @@ from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from iotpipe.gate_client import GateError, Layer, gate_verdict
 from iotpipe.lake import Lake
-from iotpipe.windows import Window
+from iotpipe.windows import Window, WindowFields
 from warehouse_loader import metrics
 from warehouse_loader.gold import GoldSlice, gold_fingerprints, read_gold
 from warehouse_loader.history import History, LoadRecord, LoadStatus
@@ -97,10 +97,9 @@ class LoadRequest(BaseModel):
         )
 
 
-class LoadedWindow(BaseModel):
+class LoadedWindow(WindowFields):
     """A window the warehouse holds from a load, and whether Gold changed since."""
 
-    window: str = Field(description="The window as `iotpipe.windows.Window` text.")
     load_id: str = Field(description="The succeeded load whose rows the warehouse holds.")
     loaded_at: datetime | None
     rows_inserted: int | None
@@ -201,7 +200,8 @@ class LoadService:
             loaded = record.gold_fingerprints
             out.append(
                 LoadedWindow(
-                    window=str(window),
+                    window_start=window.start,
+                    window_end=window.end,
                     load_id=record.id,
                     loaded_at=record.finished_at,
                     rows_inserted=record.rows_inserted,
