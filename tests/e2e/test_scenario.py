@@ -211,7 +211,7 @@ def test_loader_killed_inside_its_transaction_changes_nothing(ran: Ran, tmp_path
             lambda: process.port_open(port), pid=pid, timeout=120, what="the loader", log=log
         )
         base = f"http://127.0.0.1:{port}"
-        [interrupted] = httpx.get(f"{base}/loads", params={"status": "interrupted"}).json()
+        [interrupted] = httpx.get(f"{base}/loads", params={"status": "interrupted"}).json()["items"]
         assert "rolled back" in interrupted["detail"]
         reload = httpx.post(f"{base}/loads", json=body, headers=loader.auth, timeout=300)
         assert reload.status_code == 201, reload.text
