@@ -216,41 +216,29 @@ class Orchestrator:
             params["cursor"] = page["next_cursor"]
 
     def _loaded_windows_page(self, params: dict[str, str]) -> dict[str, Any]:
-        s = self.settings
-        try:
-            for attempt in Retrying(
-                stop=stop_after_attempt(3),
-                wait=wait_exponential(multiplier=1, max=10),
-                retry=retry_if_exception(_retry_loader),
-                reraise=True,
-            ):
-                with attempt:
-                    response = httpx.get(
-                        s.loader_url.rstrip("/") + "/loaded-windows",
-                        params=params,
-                        timeout=s.loader_timeout_seconds,
-                    )
-                    response.raise_for_status()
-        except httpx.HTTPStatusError as exc:
-            raise StepFailed(
-                "loaded windows", f"{exc.response.status_code} {_detail(exc.response)}"
-            ) from None
-        except httpx.HTTPError as exc:
-            raise StepFailed(
-                "loaded windows", f"loader at {s.loader_url} unreachable: {exc}"
-            ) from None
-        page: dict[str, Any] = response.json()
-        return page
+        return self._call_loader(
+            "loaded windows",
+            lambda url, timeout: httpx.get(url + "/loaded-windows", params=params, timeout=timeout),
+        )
 
     def load(self, window: Window) -> dict[str, Any]:
         s = self.settings
         self.progress(window, "warehouse load")
-        url = s.loader_url.rstrip("/") + "/loads"
-        body = {
-            "window_start": f"{window.start:%Y-%m-%dT%H:%M:%SZ}",
-            "window_end": f"{window.end:%Y-%m-%dT%H:%M:%SZ}",
-        }
+        body = window_params(window)
         headers = {"Authorization": f"Bearer {s.loader_token.get_secret_value()}"}
+        return self._call_loader(
+            "warehouse load",
+            lambda url, timeout: httpx.post(
+                url + "/loads", json=body, headers=headers, timeout=timeout
+            ),
+        )
+
+    def _call_loader(
+        self, step: str, call: Callable[[str, float], httpx.Response]
+    ) -> dict[str, Any]:
+        """One request to the warehouse loader (``call(base_url, timeout)``), retried on
+        what :func:`_retry_loader` deems passing; its JSON body, or :class:`StepFailed`."""
+        s = self.settings
         try:
             for attempt in Retrying(
                 stop=stop_after_attempt(3),
@@ -259,20 +247,14 @@ class Orchestrator:
                 reraise=True,
             ):
                 with attempt:
-                    response = httpx.post(
-                        url, json=body, headers=headers, timeout=s.loader_timeout_seconds
-                    )
+                    response = call(s.loader_url.rstrip("/"), s.loader_timeout_seconds)
                     response.raise_for_status()
         except httpx.HTTPStatusError as exc:
-            raise StepFailed(
-                "warehouse load", f"{exc.response.status_code} {_detail(exc.response)}"
-            ) from None
+            raise StepFailed(step, f"{exc.response.status_code} {_detail(exc.response)}") from None
         except httpx.HTTPError as exc:
-            raise StepFailed(
-                "warehouse load", f"loader at {s.loader_url} unreachable: {exc}"
-            ) from None
-        result: dict[str, Any] = response.json()
-        return result
+            raise StepFailed(step, f"loader at {s.loader_url} unreachable: {exc}") from None
+        answer: dict[str, Any] = response.json()
+        return answer
 
     def run_window(self, window: Window) -> WindowResult:
         result = WindowResult(window=window, ok=False)
