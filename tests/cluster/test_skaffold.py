@@ -12,7 +12,9 @@ the upgrade restarts the pods those modules use.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -68,6 +70,33 @@ def all_ready(kube: Kube) -> bool:
     )
 
 
+SKAFFOLD_TAG = re.compile(r":(\d{8}T\d{6}|[0-9a-f]{64})$")
+"""The tags a skaffold build leaves: its own (a timestamp) and the one the load hook gives it
+(the image id)."""
+
+
+@pytest.fixture
+def skaffold_tags_removed() -> Iterator[None]:
+    """Each skaffold run leaves a new copy of every image under its tags (gigabytes; a few runs
+    fill this machine's disk, and the node's image store outlives the cluster): remove them
+    afterwards, from Docker and from the node."""
+    yield
+    listed = subprocess.run(
+        ["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    tags = [t for t in listed.stdout.split() if t.startswith("iotpipe/") and SKAFFOLD_TAG.search(t)]
+    if tags:
+        subprocess.run(["docker", "rmi", *tags], capture_output=True, check=False)
+        # And the node's copies (the running containers keep their snapshots until they go).
+        node = ["ctr", "--address", "/run/iotpipe-cluster/containerd.sock", "-n", "k8s.io"]
+        named = [f"docker.io/{t}" for t in tags]
+        subprocess.run([*node, "images", "rm", *named], capture_output=True, check=False)
+
+
+@pytest.mark.usefixtures("skaffold_tags_removed")
 def test_skaffold_run_rebuilds_and_redeploys_the_release(kube: Kube) -> None:
     before = release_images(kube)
     assert len(before) >= 5, f"the release runs too few project images: {before}"
