@@ -364,7 +364,7 @@ async def _follow(
                 raise JobError(f"polling job {url} failed {failures} times in a row: {polled}")
             continue
         view, failures = polled, 0
-    return _final(accepted.request, view)
+    return final_answer(view, accepted.request)
 
 
 async def _poll(http: httpx.AsyncClient, url: httpx.URL, deadline: float) -> dict[str, Any] | str:
@@ -383,8 +383,9 @@ async def _poll(http: httpx.AsyncClient, url: httpx.URL, deadline: float) -> dic
     return view
 
 
-def _final(request: httpx.Request, view: dict[str, Any]) -> httpx.Response:
-    """What the synchronous form answers for a finished job ``view``."""
+def final_answer(view: Mapping[str, Any], request: httpx.Request | None = None) -> httpx.Response:
+    """What the synchronous form answers for a finished job ``view`` (the JSON of a
+    :class:`JobView`): ``201`` with the result, or the problem with its status."""
     if view["status"] == JobStatus.SUCCEEDED:
         return httpx.Response(status.HTTP_201_CREATED, json=view.get("result"), request=request)
     problem = view.get("problem") or {"status": 500, "detail": "the job failed (no problem)"}
