@@ -85,7 +85,8 @@ async def test_failures_become_problems_and_one_at_a_time_queues() -> None:
         (503, "lake unreachable"),
     ]
     assert views[0].result == Thing(n=1)
-    assert problems[0] is not None and problems[0].instance == f"/jobs/{refused.id}"
+    assert problems[0] is not None
+    assert problems[0].instance == f"/jobs/{refused.id}"
 
 
 async def test_cancel_all_fails_unfinished_jobs() -> None:
@@ -99,7 +100,8 @@ async def test_cancel_all_fails_unfinished_jobs() -> None:
     await asyncio.sleep(0)
     await runner.cancel_all()
     problem = runner.view(job).problem
-    assert problem is not None and problem.status == 503
+    assert problem is not None
+    assert problem.status == 503
     assert "stopped" in problem.detail
 
 

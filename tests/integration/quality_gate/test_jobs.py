@@ -33,7 +33,8 @@ def test_a_run_is_a_job_whose_result_is_the_run(client: TestClient, lake: Lake) 
 
     assert job["status"] == "succeeded", job["problem"]
     assert job["problem"] is None
-    assert job["started_at"] is not None and job["finished_at"] >= job["started_at"]
+    assert job["started_at"] is not None
+    assert job["finished_at"] >= job["started_at"]
     run = job["result"]
     assert (run["verdict"], run["row_count"]) == ("pass", lakedata.SENSORS * 120)
     assert client.get(f"/runs/{run['run_id']}").json() == run  # the run, persisted
