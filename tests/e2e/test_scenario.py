@@ -27,9 +27,11 @@ from local_pipeline.services import Services
 from pyspark.sql import SparkSession
 from sensor_simulator.config import MalformedKind
 
+from iotpipe.jobs import JobError
 from iotpipe.local import Postgres, process
 from iotpipe.settings import KafkaSettings
 from iotpipe.windows import Window
+from tests import jobs
 from tests.cli import run_module
 
 from ..integration.warehouse_loader.crash import LoaderConfig, loader_paused_after_delete
@@ -200,7 +202,7 @@ def test_loader_killed_inside_its_transaction_changes_nothing(ran: Ran, tmp_path
     ) as outcome:
         assert warehouse_counts(dsn, window) == before, "an open DELETE is invisible to others"
     assert len(outcome) == 1
-    assert isinstance(outcome[0], httpx.TransportError), outcome
+    assert isinstance(outcome[0], httpx.TransportError | JobError), outcome
     assert warehouse_counts(dsn, window) == before, "the killed load was rolled back"
 
     # The next loader process marks the killed load interrupted and loads the window again.
@@ -213,7 +215,8 @@ def test_loader_killed_inside_its_transaction_changes_nothing(ran: Ran, tmp_path
         base = f"http://127.0.0.1:{port}"
         [interrupted] = httpx.get(f"{base}/loads", params={"status": "interrupted"}).json()["items"]
         assert "rolled back" in interrupted["detail"]
-        reload = httpx.post(f"{base}/loads", json=body, headers=loader.auth, timeout=300)
+        with httpx.Client(base_url=base) as http:
+            reload = jobs.final(http, "/loads", body, loader.auth)
         assert reload.status_code == 201, reload.text
         assert reload.json()["rows_inserted"] == before[0]
     finally:

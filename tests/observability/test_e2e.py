@@ -29,6 +29,8 @@ from spark_jobs.silver_to_gold import push_health
 from warehouse_loader.sample import sample_gold, write_gold
 
 from iotpipe.local import Postgres
+from iotpipe.windows import Window, window_params
+from tests import jobs
 from tests.observability.conftest import RULES, TOKEN, Stack
 from tests.observability.dashboards import prometheus_queries, sql_queries
 from tests.observability.promql import grafana_to_promql, selectors
@@ -91,18 +93,20 @@ def pipeline(stack: Stack) -> Stack:
     now = datetime.now(UTC)
     start = now.replace(minute=now.minute - now.minute % 5, second=0, microsecond=0)
     write_gold(stack.lake.gold_windows, sample_gold(start, windows=1, sensors=20))
-    for layer in ("bronze", "silver", "gold"):  # Silver is empty: no medallion run
-        body = {"layer": layer, "window": now.strftime("%Y-%m-%dT%H")}
-        response = httpx.post(f"{urls['quality-gate']}/runs", json=body, headers=AUTH, timeout=300)
-        assert response.status_code == 201, response.text
+    hour = window_params(Window.parse(now.strftime("%Y-%m-%dT%H")))
+    with httpx.Client(base_url=urls["quality-gate"]) as gate:
+        for layer in ("bronze", "silver", "gold"):  # Silver is empty: no medallion run
+            run = jobs.run(gate, "/runs", {"layer": layer, **hour}, AUTH)  # a job, polled
+            assert run["status"] == "succeeded", run["problem"]
     load: dict[str, object] = {
         "window_start": start.isoformat(),
         "window_end": (start + timedelta(minutes=5)).isoformat(),
         "override_gate": True,  # whatever the gate said: the load itself is what is watched
         "override_reason": "observability end-to-end test",
     }
-    response = httpx.post(f"{urls['warehouse-loader']}/loads", json=load, headers=AUTH, timeout=120)
-    assert response.status_code == 201, response.text
+    with httpx.Client(base_url=urls["warehouse-loader"]) as loader:
+        loaded = jobs.run(loader, "/loads", load, AUTH)
+    assert loaded["status"] == "succeeded", loaded["problem"]
     replay = {"filter": {"error_type": ["malformed_json"]}, "background": False}
     response = httpx.post(
         f"{urls['dlq-inspector']}/dlq/replay", json=replay, headers=AUTH, timeout=120

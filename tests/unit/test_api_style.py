@@ -136,9 +136,22 @@ def test_windows_have_one_shape(service: str) -> None:
     ("service", "path"), [(s, p) for s, paths in LONG_RUNNING.items() for p in paths]
 )
 def test_long_work_is_202_with_a_location(service: str, path: str) -> None:
-    op = document(service)["paths"][path]["post"]
-    if service != "dlq_inspector":
-        pytest.xfail("not done yet (issue 24 item 2, step 4): the POST still answers at the end")
+    doc = document(service)
+    op = doc["paths"][path]["post"]
     accepted = op["responses"].get("202")
     assert accepted is not None, path
     assert "Location" in accepted.get("headers", {}), path
+    if service == "dlq_inspector":
+        return  # its job is polled at /dlq/replays/{id} (and small replays answer 200 inline)
+    job = schema_of(doc, accepted["content"]["application/json"]["schema"])
+    assert {"id", "status", "location", "result", "problem"} <= set(job["properties"]), path
+    status = schema_of(doc, job["properties"]["status"])
+    assert set(status["enum"]) == {"queued", "running", "succeeded", "failed"}
+    assert op["responses"]["201"]["description"].startswith("Deprecated"), path
+    assert "prefer" in {p["name"].lower() for p in op["parameters"] if p["in"] == "header"}
+    poll = doc["paths"]["/jobs/{job_id}"]["get"]
+    assert (
+        poll["responses"]["200"]["content"]["application/json"]["schema"]
+        == (accepted["content"]["application/json"]["schema"])
+    )
+    assert "404" in poll["responses"]

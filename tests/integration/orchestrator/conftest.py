@@ -233,6 +233,17 @@ class Receiver:
     requests: list[Request] = field(default_factory=list)
     failing_gates: set[tuple[str, str]] = field(default_factory=set)
     """(layer, window) pairs the gate answers `fail` for."""
+    synchronous: bool = False
+    """Answer the gate's and the loader's POSTs at the end (201), as services did before
+    jobs, instead of 202 + Location (to a client sending `Prefer: respond-async`)."""
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The jobs by URL path, each finished (its GET answers it as it is)."""
+    polls: int = 1
+    """GETs a job answers `running` before it answers it finished."""
+    load_problem: dict[str, Any] | None = None
+    """Set: the loads fail with this problem (its `status` and `detail`)."""
+    forgotten: set[str] = field(default_factory=set)
+    """Job paths answered 404, as by a service that restarted after accepting them."""
 
     def to(self, prefix: str, method: str = "POST") -> list[Request]:
         return [r for r in self.requests if r.path.startswith(prefix) and r.method == method]
@@ -243,19 +254,51 @@ class Receiver:
 
 def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def _reply(self, status: int, body: Any = None) -> None:
+        def _reply(self, status: int, body: Any = None, location: str | None = None) -> None:
             data = json.dumps(body).encode() if body is not None else b""
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            if location:
+                self.send_header("Location", location)
             self.end_headers()
             self.wfile.write(data)
+
+        def _answer(
+            self, status: int, result: dict[str, Any], problem: dict[str, Any] | None = None
+        ) -> None:
+            """The work's ``result`` (or ``problem``): as a job (202 + Location) when asked
+            for, else at once."""
+            if receiver.synchronous or self.headers.get("Prefer") != "respond-async":
+                return (
+                    self._reply(problem["status"], problem)
+                    if problem
+                    else self._reply(status, result)
+                )
+            number = len(receiver.jobs) + 1
+            location = f"{self.path.rsplit('/', 1)[0]}/jobs/job-{number}"
+            job = {"id": f"job-{number}", "location": location, "result": None, "problem": None}
+            receiver.jobs[location] = {
+                **job,
+                **({"status": "failed", "problem": problem} if problem else {}),
+                **({} if problem else {"status": "succeeded", "result": result}),
+            }
+            return self._reply(202, {**job, "status": "queued"}, location)
+
+        def _poll(self) -> None:
+            job = receiver.jobs.get(self.path)
+            if job is None or self.path in receiver.forgotten:
+                return self._reply(404, {"detail": f"no job {self.path}"})
+            seen = sum(r.path == self.path for r in receiver.requests)
+            return self._reply(200, job if seen > receiver.polls else {**job, "status": "running"})
 
         def _handle(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             request = Request(self.command, self.path, dict(self.headers.items()), body)
             receiver.requests.append(request)
             auth = self.headers.get("Authorization")
+            if self.command == "GET" and "/jobs/" in self.path:
+                return self._poll()
             if self.path == "/gate/runs":
                 if auth != f"Bearer {GATE_TOKEN}":
                     return self._reply(401, {"detail": "bad token"})
@@ -268,8 +311,8 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                         )
                     )
                 failed = (run["layer"], run["window"]) in receiver.failing_gates
-                return self._reply(
-                    200,
+                return self._answer(
+                    201,
                     {
                         "run_id": f"run-{len(receiver.requests)}",
                         "layer": run["layer"],
@@ -286,12 +329,14 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                 if auth != f"Bearer {LOADER_TOKEN}":
                     return self._reply(401, {"detail": "bad token"})
                 load = request.json()
-                return self._reply(
-                    201, {"id": f"load-{len(receiver.requests)}", "status": "succeeded", **load}
+                return self._answer(
+                    201,
+                    {"id": f"load-{len(receiver.requests)}", "status": "succeeded", **load},
+                    receiver.load_problem,
                 )
             return self._reply(200)  # webhook (/hook) and Pushgateway (/metrics/job/...)
 
-        do_POST = do_PUT = _handle  # noqa: N815 - http.server's method names
+        do_POST = do_PUT = do_GET = _handle  # noqa: N815 - http.server's method names
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

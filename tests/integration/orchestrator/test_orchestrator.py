@@ -93,7 +93,9 @@ def test_daily_recreates_a_failed_stream_runs_the_day_gates_and_loads(
 
     # Then the gate (Silver, Gold) and then the loader, in that order, with their tokens.
     calls = [
-        (r.path, r.json()) for r in receiver.requests if r.path.startswith(("/gate", "/loader"))
+        (r.path, r.json())
+        for r in receiver.requests
+        if r.path.startswith(("/gate", "/loader")) and r.method == "POST"
     ]
     day = {"window_start": "2026-11-20T00:00:00Z", "window_end": "2026-11-21T00:00:00Z"}
     assert calls == [  # one window shape for the gate and the loader alike

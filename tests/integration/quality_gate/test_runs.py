@@ -14,7 +14,8 @@ from quality_gate.app import build_app
 
 from iotpipe.gate_client import Layer, Verdict, run_gate
 from iotpipe.lake import Lake
-from iotpipe.windows import Window
+from iotpipe.windows import Window, window_params
+from tests import jobs
 
 from . import lakedata
 from .conftest import AUTH, TOKEN, settings_for
@@ -26,11 +27,11 @@ ROWS_PER_HOUR = lakedata.SENSORS * 3600 // lakedata.EVERY_S
 
 
 def run(client: TestClient, layer: Layer, window: Window) -> dict:
-    response = client.post(
-        "/runs", json={"layer": layer.value, "window": str(window)}, headers=AUTH
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
+    """A run as clients start it: a job (202 + Location), polled until it has finished."""
+    job = jobs.run(client, "/runs", {"layer": layer.value, **window_params(window)}, AUTH)
+    assert job["status"] == "succeeded", job["problem"]
+    result: dict = job["result"]
+    return result
 
 
 def verdict(client: TestClient, layer: Layer, window: Window | str) -> dict:

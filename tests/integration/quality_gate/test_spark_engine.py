@@ -10,7 +10,8 @@ from quality_gate.app import build_app
 
 from iotpipe.gate_client import Layer
 from iotpipe.lake import Lake
-from iotpipe.windows import Window
+from iotpipe.windows import Window, window_params
+from tests import jobs
 
 from . import lakedata
 from .conftest import AUTH, settings_for
@@ -25,7 +26,7 @@ def test_spark_engine_finds_silver_duplicates(spark: SparkSession, lake: Lake) -
     # Every slice is "large" here, so the run goes to the session the fixture started.
     app = build_app(settings_for(lake, engine="auto", spark_min_rows=1))
     with TestClient(app) as client:
-        response = client.post("/runs", json={"layer": "silver", "window": str(hour)}, headers=AUTH)
+        response = jobs.final(client, "/runs", {"layer": "silver", **window_params(hour)}, AUTH)
     assert response.status_code == 201, response.text
     result = response.json()
     assert result["engine"] == "spark"

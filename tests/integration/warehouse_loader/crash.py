@@ -9,6 +9,7 @@ DELETE, and PostgreSQL's ``pg_stat_activity`` says when it has got there.
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import sys
 import threading
@@ -21,6 +22,7 @@ from pathlib import Path
 import httpx
 import psycopg
 
+from iotpipe.jobs import JobError, submit
 from iotpipe.local import process
 
 PAUSE_S = 600
@@ -96,24 +98,26 @@ def loader_paused_after_delete(
     pause_timeout: float,
     post_timeout: float,
     join_timeout: float,
-) -> Iterator[list[httpx.Response | httpx.TransportError]]:
+) -> Iterator[list[httpx.Response | httpx.TransportError | JobError]]:
     """Start a loader that pauses after its DELETE, POST ``body`` to it from a thread, and
     enter once it holds its transaction open there; on exit SIGKILL it and wait for the POST.
 
     The block runs while the DELETE is done but not committed, so the caller can check what
     others see at that moment. The yielded list is filled on exit with what the POST got:
-    a response, or the ``httpx.TransportError`` of a loader killed before it answered.
+    a response, or the error of a loader killed before its job finished (``JobError``: its
+    polls failed; ``httpx.TransportError``: the POST got no answer).
     The loader is killed on exit however the block ends.
     """
     port = process.free_port()
     pid = loader.spawn(log, port, LOADER_TEST_PAUSE_AFTER_DELETE_S=str(PAUSE_S))
-    outcome: list[httpx.Response | httpx.TransportError] = []
+    outcome: list[httpx.Response | httpx.TransportError | JobError] = []
 
-    def post() -> None:
+    def post() -> None:  # as the orchestrator loads: a job, followed to its end
         url = f"http://127.0.0.1:{port}/loads"
         try:
-            outcome.append(httpx.post(url, json=body, headers=loader.auth, timeout=post_timeout))
-        except httpx.TransportError as exc:
+            work = submit(url, json=body, headers=loader.auth, timeout_s=post_timeout)
+            outcome.append(asyncio.run(work))
+        except (httpx.TransportError, JobError) as exc:
             outcome.append(exc)
 
     poster = threading.Thread(target=post)

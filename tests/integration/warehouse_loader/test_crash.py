@@ -12,7 +12,9 @@ from warehouse_loader.app import build_app
 from warehouse_loader.sample import replace_gold, sample_gold
 from warehouse_loader.settings import LoaderSettings
 
+from iotpipe.jobs import JobError
 from iotpipe.lake import Lake
+from tests import jobs
 
 from .conftest import AUTH, GOLD_START, SENSORS, TOKEN, WINDOW, GateServer, facts, gold_rows
 from .crash import (
@@ -34,7 +36,7 @@ def test_sigkill_mid_transaction_leaves_the_previous_contents(
 ) -> None:
     dsn = settings.warehouse_dsn.get_secret_value()
     with TestClient(build_app(settings)) as client:
-        assert client.post("/loads", json=BODY, headers=AUTH).status_code == 201
+        assert jobs.final(client, "/loads", BODY, AUTH).status_code == 201
     previous = facts(dsn)
     recomputed: pa.Table = sample_gold(GOLD_START, windows=48, sensors=SENSORS, seed=5)
     replace_gold(lake.gold_windows, recomputed)
@@ -51,7 +53,7 @@ def test_sigkill_mid_transaction_leaves_the_previous_contents(
     )
 
     assert len(outcome) == 1
-    assert isinstance(outcome[0], httpx.TransportError), outcome  # no answer: it was killed
+    assert isinstance(outcome[0], httpx.TransportError | JobError), outcome  # killed: no answer
     assert f"pausing {PAUSE_S}s between DELETE and INSERT" in log.read_text()
     assert facts(dsn) == previous
 
@@ -60,7 +62,7 @@ def test_sigkill_mid_transaction_leaves_the_previous_contents(
         [interrupted] = client.get("/loads", params={"status": "interrupted"}).json()["items"]
         assert "rolled back" in interrupted["detail"]
         assert interrupted["window_start"].startswith(WINDOW.start.strftime("%Y-%m-%dT%H:%M:%S"))
-        reload = client.post("/loads", json=BODY, headers=AUTH)
+        reload = jobs.final(client, "/loads", BODY, AUTH)
     assert reload.status_code == 201, reload.text
     assert (reload.json()["rows_deleted"], reload.json()["rows_inserted"]) == (960, 960)
     assert facts(dsn) == gold_rows(recomputed, WINDOW) != previous

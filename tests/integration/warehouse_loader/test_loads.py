@@ -16,6 +16,7 @@ from warehouse_loader.warehouse import Warehouse
 from iotpipe.gate_client import Verdict
 from iotpipe.lake import Lake
 from iotpipe.windows import Window
+from tests import jobs
 
 from .conftest import AUTH, GOLD_START, SENSORS, WINDOW, GateServer, facts, gold_rows
 
@@ -45,10 +46,10 @@ def test_load_then_reload_gives_identical_contents_equal_to_gold(
     dsn = settings.warehouse_dsn.get_secret_value()
     loaded_before = metric(client, 'loader_rows_loaded_total{dialect="postgresql"}')
 
-    first = client.post("/loads", json=body(), headers=AUTH)
+    first = jobs.final(client, "/loads", body(), AUTH)
     assert first.status_code == 201, first.text
     after_first = facts(dsn)
-    second = client.post("/loads", json=body(), headers=AUTH)
+    second = jobs.final(client, "/loads", body(), AUTH)
     assert second.status_code == 201, second.text
     after_second = facts(dsn)
 
@@ -100,14 +101,14 @@ def test_reload_after_gold_was_recomputed_replaces_the_window_only(
 ) -> None:
     dsn = settings.warehouse_dsn.get_secret_value()
     before = Window(GOLD_START, WINDOW.start)
-    assert client.post("/loads", json=body(before), headers=AUTH).status_code == 201
-    assert client.post("/loads", json=body(), headers=AUTH).status_code == 201
+    assert jobs.final(client, "/loads", body(before), AUTH).status_code == 201
+    assert jobs.final(client, "/loads", body(), AUTH).status_code == 201
 
     # Gold is recomputed for the 27th (its partition overwritten): fewer sensors, other values.
     midnight = datetime(2026, 11, 27, tzinfo=UTC)
     recomputed = sample_gold(midnight, windows=12, sensors=25, seed=99, version="rerun-2")
     replace_gold(lake.gold_windows, recomputed)
-    response = client.post("/loads", json=body(), headers=AUTH)
+    response = jobs.final(client, "/loads", body(), AUTH)
 
     assert response.status_code == 201, response.text
     assert (response.json()["rows_deleted"], response.json()["rows_inserted"]) == (960, 480 + 300)
@@ -123,7 +124,7 @@ def test_an_error_inside_the_transaction_leaves_the_previous_contents(
     client: TestClient, settings: LoaderSettings, lake: Lake
 ) -> None:
     dsn = settings.warehouse_dsn.get_secret_value()
-    assert client.post("/loads", json=body(), headers=AUTH).status_code == 201
+    assert jobs.final(client, "/loads", body(), AUTH).status_code == 201
     previous = facts(dsn)
     replace_gold(lake.gold_windows, sample_gold(GOLD_START, windows=48, sensors=SENSORS, seed=5))
     seen_by_others: list[tuple[int, ...] | None] = []
@@ -137,7 +138,7 @@ def test_an_error_inside_the_transaction_leaves_the_previous_contents(
 
     client.app.state.loads.after_delete = fail_after_delete  # type: ignore[attr-defined]
     failed_before = metric(client, 'loader_loads_total{dialect="postgresql",status="failed"}')
-    response = client.post("/loads", json=body(), headers=AUTH)
+    response = jobs.final(client, "/loads", body(), AUTH)
 
     assert response.status_code == 500
     assert "injected failure between DELETE and INSERT" in response.json()["detail"]
@@ -161,7 +162,7 @@ def test_gold_with_a_key_twice_is_rolled_back_and_leaves_the_previous_contents(
     # the stage itself: the INSERT fails on the second row of the key, before the dimensions
     # are touched, and the whole load rolls back.
     dsn = settings.warehouse_dsn.get_secret_value()
-    assert client.post("/loads", json=body(), headers=AUTH).status_code == 201
+    assert jobs.final(client, "/loads", body(), AUTH).status_code == 201
     previous = facts(dsn)
     with psycopg.connect(dsn) as conn:
         dims_before = conn.execute("SELECT * FROM dim_sensors ORDER BY sensor_id").fetchall()
@@ -177,7 +178,7 @@ def test_gold_with_a_key_twice_is_rolled_back_and_leaves_the_previous_contents(
     )
     replace_gold(lake.gold_windows, pa.concat_tables([gold, twice]))
 
-    response = client.post("/loads", json=body(), headers=AUTH)
+    response = jobs.final(client, "/loads", body(), AUTH)
 
     assert response.status_code == 500, response.text
     detail = response.json()["detail"]
@@ -213,7 +214,7 @@ def test_a_gate_that_did_not_pass_refuses_with_409_and_the_reason(
     reason: str,
 ) -> None:
     gate.set(WINDOW, verdict, failed)
-    response = client.post("/loads", json=body(), headers=AUTH)
+    response = jobs.final(client, "/loads", body(), AUTH)
 
     assert response.status_code == 409
     detail = response.json()["detail"]
@@ -233,9 +234,7 @@ def test_an_override_with_a_reason_loads_and_is_recorded(
     reason = "null locations are expected for unplaced sensors (ticket OPS-12)"
     overrides_before = metric(client, 'loader_gate_overrides_total{dialect="postgresql"}')
 
-    response = client.post(
-        "/loads", json=body(override_gate=True, override_reason=reason), headers=AUTH
-    )
+    response = jobs.final(client, "/loads", body(override_gate=True, override_reason=reason), AUTH)
 
     assert response.status_code == 201, response.text
     record = response.json()
@@ -254,7 +253,7 @@ def test_an_unreachable_gate_gives_503_and_no_load(settings: LoaderSettings) -> 
         update={"quality_gate_url": "http://127.0.0.1:9", "gate_timeout_s": 0.5}
     )
     with TestClient(build_app(down), raise_server_exceptions=False) as client:
-        response = client.post("/loads", json=body(), headers=AUTH)
+        response = jobs.final(client, "/loads", body(), AUTH)
     assert response.status_code == 503
     assert "quality gate at http://127.0.0.1:9 unavailable" in response.json()["detail"]
     assert facts(settings.warehouse_dsn.get_secret_value()) == []
@@ -263,11 +262,11 @@ def test_an_unreachable_gate_gives_503_and_no_load(settings: LoaderSettings) -> 
 def test_a_window_without_gold_is_refused_and_the_warehouse_is_unchanged(
     client: TestClient, settings: LoaderSettings
 ) -> None:
-    assert client.post("/loads", json=body(), headers=AUTH).status_code == 201
+    assert jobs.final(client, "/loads", body(), AUTH).status_code == 201
     before = facts(settings.warehouse_dsn.get_secret_value())
     empty = Window.parse("2026-12-01")
 
-    response = client.post("/loads", json=body(empty), headers=AUTH)
+    response = jobs.final(client, "/loads", body(empty), AUTH)
 
     assert response.status_code == 409
     assert f"has no rows for {empty}" in response.json()["detail"]

@@ -21,6 +21,8 @@ from warehouse_loader.settings import LoaderSettings
 
 from iotpipe.lake import Lake
 from iotpipe.local.process import free_port
+from iotpipe.windows import Window, window_params
+from tests import jobs
 
 from .conftest import AUTH, WINDOW, facts, gold_rows
 
@@ -63,14 +65,12 @@ def quality_gate(lake: Lake) -> Iterator[str]:
 
 
 def gate_run(base_url: str, window: str = str(WINDOW)) -> dict[str, object]:
-    response = httpx.post(
-        f"{base_url}/runs",
-        json={"layer": "gold", "window": window},
-        headers={"Authorization": f"Bearer {GATE_TOKEN}"},
-        timeout=300,
-    )
-    assert response.status_code == 201, response.text
-    run: dict[str, object] = response.json()
+    """A Gold run of the real gate, as clients start it: a job, followed to its end."""
+    body = {"layer": "gold", **window_params(Window.parse(window))}
+    with httpx.Client(base_url=base_url) as http:
+        job = jobs.run(http, "/runs", body, {"Authorization": f"Bearer {GATE_TOKEN}"})
+    assert job["status"] == "succeeded", job["problem"]
+    run: dict[str, object] = job["result"]
     return run
 
 
@@ -92,13 +92,13 @@ def test_the_real_gates_verdicts_decide_the_load(
     gold, settings = located(gold, lake, settings, quality_gate)
     dsn = settings.warehouse_dsn.get_secret_value()
     with TestClient(build_app(settings), raise_server_exceptions=False) as client:
-        unknown = client.post("/loads", json=BODY, headers=AUTH)
+        unknown = jobs.final(client, "/loads", BODY, AUTH)
         assert unknown.status_code == 409
         assert "is unknown" in unknown.json()["detail"]
 
         clean = gate_run(quality_gate)
         assert clean["verdict"] == "pass", clean["failed_expectations"]
-        loaded = client.post("/loads", json=BODY, headers=AUTH)
+        loaded = jobs.final(client, "/loads", BODY, AUTH)
         assert loaded.status_code == 201, loaded.text
         assert loaded.json()["gate_verdict"] == "pass"
         assert facts(dsn) == gold_rows(gold, WINDOW)
@@ -112,7 +112,7 @@ def test_the_real_gates_verdicts_decide_the_load(
         replace_gold(lake.gold_windows, broken)
         failed = gate_run(quality_gate)
         assert failed["verdict"] == "fail"
-        refused = client.post("/loads", json=BODY, headers=AUTH)
+        refused = jobs.final(client, "/loads", BODY, AUTH)
 
     assert refused.status_code == 409
     detail = refused.json()["detail"]
@@ -139,7 +139,7 @@ def test_a_verdict_holds_for_the_files_it_checked_and_a_newer_narrower_failure_w
 
         # Late data: Gold is written again (new files, the same good values) after the verdict.
         replace_gold(lake.gold_windows, gold)
-        stale = client.post("/loads", json=BODY, headers=AUTH)
+        stale = jobs.final(client, "/loads", BODY, AUTH)
         assert stale.status_code == 409, stale.text
         assert "Gold changed after the gate checked it" in stale.json()["detail"]
         assert f"run {passed['run_id']}" in stale.json()["detail"]
@@ -147,7 +147,7 @@ def test_a_verdict_holds_for_the_files_it_checked_and_a_newer_narrower_failure_w
 
         again = gate_run(quality_gate)  # the gate sees the new files: the load goes through
         assert again["verdict"] == "pass"
-        loaded = client.post("/loads", json=BODY, headers=AUTH)
+        loaded = jobs.final(client, "/loads", BODY, AUTH)
         assert loaded.status_code == 201, loaded.text
         assert facts(dsn) == gold_rows(gold, WINDOW)
 
@@ -171,7 +171,7 @@ def test_a_verdict_holds_for_the_files_it_checked_and_a_newer_narrower_failure_w
         assert narrow["verdict"] == "fail"
         verdict = httpx.get(f"{quality_gate}/gates/gold/{WINDOW}", timeout=30).json()
         assert (verdict["verdict"], verdict["run_id"]) == ("fail", narrow["run_id"])
-        refused = client.post("/loads", json=BODY, headers=AUTH)
+        refused = jobs.final(client, "/loads", BODY, AUTH)
         assert refused.status_code == 409, refused.text
         assert f"run {narrow['run_id']}" in refused.json()["detail"]
     assert facts(dsn) == gold_rows(gold, WINDOW), "the good load stays"

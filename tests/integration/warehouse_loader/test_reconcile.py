@@ -26,6 +26,7 @@ from warehouse_loader.settings import LoaderSettings
 from iotpipe.lake import Lake
 from iotpipe.local.process import free_port
 from iotpipe.windows import Window
+from tests import jobs
 
 from .conftest import AUTH, GOLD_START, SENSORS, TOKEN, facts, gold_rows
 from .test_real_gate import GATE_TOKEN, gate_run, located, quality_gate
@@ -108,7 +109,8 @@ def test_reconcile_reloads_exactly_the_windows_late_data_changed(
     for window in (DAY_A, DAY_B):
         assert gate_run(quality_gate, str(window))["verdict"] == "pass"
         body = {"window_start": window.start.isoformat(), "window_end": window.end.isoformat()}
-        assert httpx.post(f"{loader_url}/loads", json=body, headers=AUTH, timeout=120).is_success
+        with httpx.Client(base_url=loader_url) as http:
+            assert jobs.run(http, "/loads", body, AUTH)["status"] == "succeeded"
     assert facts(dsn) == sorted(
         gold_rows(gold, DAY_A) + gold_rows(gold, DAY_B), key=lambda r: (r[0], r[3])
     )

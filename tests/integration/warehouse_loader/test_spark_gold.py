@@ -12,6 +12,8 @@ from warehouse_loader.sample import sample_gold
 from warehouse_loader.settings import LoaderSettings
 
 from iotpipe.lake import WINDOW_PARTITIONS, Lake
+from iotpipe.windows import window_params
+from tests import jobs
 
 from .conftest import AUTH, GOLD_START, WINDOW, facts, gold_rows
 
@@ -39,11 +41,7 @@ def test_gold_written_by_spark_loads_row_for_row(
     )
 
     with TestClient(build_app(settings)) as client:
-        response = client.post(
-            "/loads",
-            json={"window_start": WINDOW.start.isoformat(), "window_end": WINDOW.end.isoformat()},
-            headers=AUTH,
-        )
+        response = jobs.final(client, "/loads", window_params(WINDOW), AUTH)
 
     assert response.status_code == 201, response.text
     assert response.json()["rows_inserted"] == 24 * 6

@@ -29,6 +29,7 @@ from kubernetes.client.exceptions import ApiException
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from iotpipe.gate_client import GateError, Layer, run_gate
+from iotpipe.jobs import JobError, JobLost, submit
 from iotpipe.windows import Window, window_of, window_params
 from orchestrator.settings import OrchestratorSettings
 from orchestrator.sparkapps import (
@@ -79,7 +80,7 @@ def app_name(release: str, job: str, window: Window) -> str:
 
 
 def _retry_loader(exc: BaseException) -> bool:
-    if isinstance(exc, httpx.TransportError):
+    if isinstance(exc, httpx.TransportError | JobLost):  # JobLost: the loader restarted
         return True
     return isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code == 503
 
@@ -222,14 +223,16 @@ class Orchestrator:
         )
 
     def load(self, window: Window) -> dict[str, Any]:
+        """``POST /loads``: a job (202 + ``Location``), followed until it has finished within
+        ``loader_timeout_seconds``; an older loader's synchronous 201 is taken as well."""
         s = self.settings
         self.progress(window, "warehouse load")
         body = window_params(window)
         headers = {"Authorization": f"Bearer {s.loader_token.get_secret_value()}"}
         return self._call_loader(
             "warehouse load",
-            lambda url, timeout: httpx.post(
-                url + "/loads", json=body, headers=headers, timeout=timeout
+            lambda url, timeout: asyncio.run(
+                submit(url + "/loads", json=body, headers=headers, timeout_s=timeout)
             ),
         )
 
@@ -253,6 +256,8 @@ class Orchestrator:
             raise StepFailed(step, f"{exc.response.status_code} {_detail(exc.response)}") from None
         except httpx.HTTPError as exc:
             raise StepFailed(step, f"loader at {s.loader_url} unreachable: {exc}") from None
+        except JobError as exc:
+            raise StepFailed(step, f"loader at {s.loader_url}: {exc}") from None
         answer: dict[str, Any] = response.json()
         return answer
 

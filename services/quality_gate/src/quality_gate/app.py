@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import pyarrow as pa
-from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request, Response, status
 from pydantic import AwareDatetime
 
 from iotpipe.gate_client import GateVerdict, Layer
+from iotpipe.jobs import JOBS_TAG, JobRunner, Prefer, answer, job_routes, long_work
 from iotpipe.lakefs import filesystem
 from iotpipe.pagination import Page, PageQuery, paginate
 from iotpipe.service import Authorized, create_app, problems
 from iotpipe.windows import END_DOC, START_DOC, Window, window_of
 from quality_gate.gate import QualityGate
-from quality_gate.models import RunDetail, RunRequest, RunSummary
+from quality_gate.models import RunDetail, RunJob, RunRequest, RunSummary
 from quality_gate.settings import GateSettings
 from quality_gate.store import RunNotFound
 
@@ -29,6 +30,7 @@ TAGS = [
         "name": "gates",
         "description": "Verdicts: may a layer's window be loaded (`pass`, `fail`, `unknown`)?",
     },
+    JOBS_TAG,
 ]
 
 WindowText = Annotated[
@@ -54,12 +56,20 @@ def _window(text: str) -> Window:
 
 @router.post(
     "/runs",
-    status_code=status.HTTP_201_CREATED,
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=RunJob,
     tags=["runs"],
-    summary="Validate a layer's window now (needs the bearer token)",
-    responses=problems(**{"503": "The lake cannot be read or written"}),
+    summary="Validate a layer's window (a job; needs the bearer token)",
+    description="With `Prefer: respond-async`: `202`, `Location: /jobs/{id}` and the job, "
+    "which is `queued` (runs go one at a time), `running`, then `succeeded` with the run as "
+    "its `result` or `failed` with its `problem`. The same request while its job has not "
+    "finished gets that job. Without the header (deprecated, one release): the run with "
+    "`201` once it is done.",
+    responses={**long_work(RunDetail), **problems(**{"503": "The lake cannot be read or written"})},
 )
-async def create_run(body: RunRequest, request: Request, _: Authorized) -> RunDetail:
+async def create_run(
+    body: RunRequest, request: Request, response: Response, _: Authorized, prefer: Prefer = None
+) -> Any:
     gate = _gate(request)
     window = body.parsed_window
     longest = gate.settings.max_window
@@ -69,8 +79,14 @@ async def create_run(body: RunRequest, request: Request, _: Authorized) -> RunDe
             f"window {window} spans {window.end - window.start}; one run validates at most "
             f"{longest} (QUALITY_MAX_WINDOW): run it in parts",
         )
+    runner: JobRunner[RunDetail] = request.app.state.jobs
+    job = runner.submit(lambda: _validate(gate, body.layer, window), key=(body.layer, window))
+    return await answer(runner, job, prefer, response)
+
+
+async def _validate(gate: QualityGate, layer: Layer, window: Window) -> RunDetail:
     try:
-        return await gate.run(body.layer, window)
+        return await gate.run(layer, window)
     except (OSError, pa.ArrowException) as exc:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, f"cannot read or write the lake: {exc}"
@@ -134,6 +150,7 @@ async def get_verdict_by_path(layer: Layer, window: WindowText, request: Request
 def build_app(settings: GateSettings | None = None, gate: QualityGate | None = None) -> FastAPI:
     settings = settings or GateSettings()  # api_token from the env
     gate = gate or QualityGate(settings)
+    jobs = JobRunner(RunJob, name="quality-run", concurrency=1)
 
     async def lake_reachable() -> None:
         fs, root = filesystem(gate.lake.root)
@@ -145,8 +162,11 @@ def build_app(settings: GateSettings | None = None, gate: QualityGate | None = N
         description=DESCRIPTION,
         readiness={"lake": lake_reachable},
         start=gate.start,
+        stop=jobs.cancel_all,
         tags=TAGS,
     )
     app.state.gate = gate
+    app.state.jobs = jobs
     app.include_router(router)
+    app.include_router(job_routes(RunJob, what="validation run"))
     return app

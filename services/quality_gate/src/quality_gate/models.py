@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, Field, computed_field, model_validator
 
 from iotpipe.gate_client import Layer, Verdict
+from iotpipe.jobs import JobView
 from iotpipe.windows import END_DOC, START_DOC, Window, window_of
 
 Engine = Literal["pandas", "spark"]
@@ -111,3 +112,7 @@ class RunDetail(RunSummary):
 
     def summary(self) -> RunSummary:
         return RunSummary.model_validate(self.model_dump(include=set(RunSummary.model_fields)))
+
+
+class RunJob(JobView[RunDetail]):
+    """A run started by ``POST /runs``: its ``result`` is the run (as ``GET /runs/{id}``)."""

@@ -8,16 +8,18 @@ The warehouse loader and the orchestrator ask it before they move data on::
     if not verdict.passed:
         ...  # refuse to load; verdict.failed_expectations says why
 
-The orchestrator asks for a run first, with the gate's token (:func:`run_gate`).
+The orchestrator asks for a run first, with the gate's token (:func:`run_gate`): a job
+(``POST /runs`` answers ``202`` and the job's ``Location``), followed to its end
+(:func:`iotpipe.jobs.submit`). An older gate's synchronous ``201`` answer is taken as well.
 
 ``unknown`` means no run covers the window yet: treat it as "not yet", not as "pass".
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -29,6 +31,7 @@ from tenacity import (
     wait_exponential,
 )
 
+from iotpipe.jobs import JobError, submit
 from iotpipe.windows import END_DOC, START_DOC, Window, window_params
 
 
@@ -101,15 +104,18 @@ def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code >= 500
 
 
+Send = Callable[[httpx.AsyncClient, str], Awaitable[httpx.Response]]
+"""One exchange with the gate: ``send(client, url)`` returns its (final) response."""
+
+
 async def _request(
-    method: str,
     base_url: str,
     path: str,
+    send: Send,
     *,
     client: httpx.AsyncClient | None,
     timeout_s: float,
     attempts: int,
-    **kwargs: Any,
 ) -> httpx.Response:
     """One call to the gate: 5xx and transport errors retried, 4xx and giving up raise."""
     url = base_url.rstrip("/") + path
@@ -123,16 +129,18 @@ async def _request(
             reraise=True,
         ):
             with attempt:
-                response = await http.request(method, url, timeout=timeout_s, **kwargs)
+                response = await send(http, url)
                 if 400 <= response.status_code < 500:
                     raise GateError(
-                        f"quality gate refused {method} {url}: {response.status_code} "
-                        f"{_detail(response)}"
+                        f"quality gate refused {response.request.method} {url}: "
+                        f"{response.status_code} {_detail(response)}"
                     )
                 response.raise_for_status()
                 return response
     except (httpx.TransportError, httpx.HTTPStatusError) as exc:
         raise GateError(f"quality gate at {base_url} unavailable: {exc}") from exc
+    except JobError as exc:
+        raise GateError(f"quality gate at {base_url}: {exc}") from exc
     finally:
         if owned:
             await http.aclose()
@@ -156,14 +164,14 @@ async def gate_verdict(
     """
     parsed = _parsed(window)
     path = f"/gates/{quote(str(Layer(layer)), safe='')}"
+    params = window_params(parsed)
     response = await _request(
-        "GET",
         base_url,
         path,
+        lambda http, url: http.get(url, params=params, timeout=timeout_s),
         client=client,
         timeout_s=timeout_s,
         attempts=attempts,
-        params=window_params(parsed),
     )
     return GateVerdict.model_validate_json(response.content)
 
@@ -180,16 +188,18 @@ async def run_gate(
 ) -> GateVerdict:
     """Have the gate validate ``layer`` over ``window`` now (``POST /runs``, needs the
     gate's token) and return the verdict of that run. A run takes seconds on pandas and
-    minutes on Spark, hence the long default timeout."""
+    minutes on Spark, so it is a job, followed until it has finished: ``timeout_s`` is the
+    deadline of the whole (the POST and the polls). A failed job raises :class:`GateError`
+    with its problem's detail, as the synchronous form's error did."""
+    body = {"layer": str(Layer(layer)), **window_params(_parsed(window))}
+    headers = {"Authorization": f"Bearer {token}"}
     response = await _request(
-        "POST",
         base_url,
         "/runs",
+        lambda http, url: submit(url, json=body, headers=headers, timeout_s=timeout_s, client=http),
         client=client,
         timeout_s=timeout_s,
         attempts=attempts,
-        json={"layer": str(Layer(layer)), **window_params(_parsed(window))},
-        headers={"Authorization": f"Bearer {token}"},
     )
     run = response.json()
     return GateVerdict(

@@ -100,6 +100,21 @@ ErrorBody = Problem
 """The former name of :class:`Problem` (its ``detail`` is unchanged)."""
 
 
+def problem_of(
+    status_code: int,
+    detail: str,
+    *,
+    instance: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+) -> Problem:
+    """The :class:`Problem` of an error: its title is the status' phrase."""
+    try:
+        title = HTTPStatus(status_code).phrase
+    except ValueError:
+        title = "Error"
+    return Problem(title=title, status=status_code, detail=detail, instance=instance, errors=errors)
+
+
 def problem_response(
     status_code: int,
     detail: str,
@@ -109,11 +124,7 @@ def problem_response(
     errors: list[dict[str, Any]] | None = None,
 ) -> JSONResponse:
     """The ``application/problem+json`` response of an error."""
-    try:
-        title = HTTPStatus(status_code).phrase
-    except ValueError:
-        title = "Error"
-    body = Problem(title=title, status=status_code, detail=detail, instance=instance, errors=errors)
+    body = problem_of(status_code, detail, instance=instance, errors=errors)
     return JSONResponse(
         body.model_dump(exclude_none=True),
         status_code=status_code,
@@ -256,10 +267,14 @@ ReadAuthorized = Annotated[None, Depends(require_read_token)]
 """Add ``_: ReadAuthorized`` to a read of sensitive data: the API or the read-only token."""
 
 
-def accepted(description: str) -> dict[int | str, dict[str, Any]]:
-    """A long-running POST's ``202`` in OpenAPI: the job resource, with its ``Location``."""
+def accepted(
+    description: str, model: type[BaseModel] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """A long-running POST's ``202`` in OpenAPI: the job resource (``model``, when it is not
+    the route's own response model), with its ``Location``."""
     return {
         202: {
+            **({"model": model} if model is not None else {}),
             "description": description,
             "headers": {
                 "Location": {

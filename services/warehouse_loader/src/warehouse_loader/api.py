@@ -7,9 +7,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from pydantic import AwareDatetime
 
+from iotpipe.jobs import JOBS_TAG, JobFailed, JobRunner, JobView, Prefer, answer, long_work
 from iotpipe.pagination import Page, PageQuery, encode_cursor, paginate
 from iotpipe.service import Authorized, problems
 from iotpipe.windows import window_of
@@ -39,8 +40,14 @@ TAGS = [
     {
         "name": "loads",
         "description": "Loads of Gold windows into the warehouse (token) and their history.",
-    }
+    },
+    JOBS_TAG,
 ]
+
+
+class LoadJob(JobView[LoadRecord]):
+    """A load started by ``POST /loads``: its ``result`` is the load record (as
+    ``GET /loads/{id}``), also when the load was refused or rolled back."""
 
 
 UNAVAILABLE: dict[int | str, dict[str, Any]] = problems(**{"503": "The warehouse is not reachable"})
@@ -63,34 +70,54 @@ async def _read(service: LoadService, call: Callable[[], T]) -> T:
 
 @router.post(
     "/loads",
-    status_code=status.HTTP_201_CREATED,
-    summary="Load Gold for a window into the warehouse (delete-then-insert, one transaction)",
-    responses=problems(
-        **{
-            "409": "Refused: the Gold gate did not pass, or Gold has no rows for the window",
-            "503": "The quality gate or the warehouse could not be reached; try again later",
-            "500": "The load failed and was rolled back; the window's contents are unchanged",
-        }
-    ),
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=LoadJob,
+    summary="Load Gold for a window into the warehouse (a job; delete-then-insert, one "
+    "transaction)",
+    description="With `Prefer: respond-async`: `202`, `Location: /jobs/{id}` and the job: "
+    "`running`, then `succeeded` with the load record as its `result`, or `failed` with its "
+    "`problem` (the status says which: 409 refused, 503 gate or warehouse unreachable, 500 "
+    "rolled back) and, when the load was recorded, its record. The same request while its "
+    "job has not finished gets that job. Without the header (deprecated, one release): the "
+    "record with `201` once the load is done, or the problem.",
+    responses={
+        **long_work(LoadRecord),
+        **problems(
+            **{
+                "409": "Refused: the Gold gate did not pass, or Gold has no rows for the window",
+                "503": "The quality gate or the warehouse could not be reached; try again later",
+                "500": "The load failed and was rolled back; the window's contents are unchanged",
+            }
+        ),
+    },
 )
-async def create_load(body: LoadRequest, service: Service, _: Authorized) -> LoadRecord:
+async def create_load(
+    body: LoadRequest,
+    service: Service,
+    request: Request,
+    response: Response,
+    _: Authorized,
+    prefer: Prefer = None,
+) -> Any:
     too_long = body.too_long(service.settings.max_window_days)
     if too_long:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, too_long)
+    runner: JobRunner[LoadRecord] = request.app.state.jobs
+    key = (body.window, body.override_gate, body.override_reason)
+    job = runner.submit(lambda: _load(service, body), key=key)
+    return await answer(runner, job, prefer, response)
+
+
+async def _load(service: LoadService, body: LoadRequest) -> LoadRecord:
+    """The load; its refusals and failures as the problems the API answers."""
     try:
         return await service.load(body)
     except GateUnavailable as exc:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, f"load {exc.record.id} refused: {exc}"
-        ) from None
+        raise JobFailed(503, f"load {exc.record.id} refused: {exc}", exc.record) from None
     except LoadRefused as exc:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, f"load {exc.record.id} refused: {exc}"
-        ) from None
+        raise JobFailed(409, f"load {exc.record.id} refused: {exc}", exc.record) from None
     except LoadFailed as exc:
-        raise HTTPException(
-            status.HTTP_500_INTERNAL_SERVER_ERROR, f"load {exc.record.id} failed: {exc}"
-        ) from None
+        raise JobFailed(500, f"load {exc.record.id} failed: {exc}", exc.record) from None
     except service.warehouse.dialect.errors as exc:  # the load history could not be written
         raise _unavailable(exc) from None
 

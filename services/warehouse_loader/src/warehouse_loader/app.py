@@ -6,8 +6,9 @@ import asyncio
 
 from fastapi import FastAPI
 
+from iotpipe.jobs import JobRunner, job_routes
 from iotpipe.service import create_app
-from warehouse_loader.api import TAGS, router
+from warehouse_loader.api import TAGS, LoadJob, router
 from warehouse_loader.dialects import dialect_for
 from warehouse_loader.loads import LoadService
 from warehouse_loader.settings import LoaderSettings
@@ -25,6 +26,7 @@ def build_app(settings: LoaderSettings | None = None) -> FastAPI:
     settings = settings or LoaderSettings()
     warehouse = Warehouse(dialect_for(settings))
     loads = LoadService(settings, warehouse)
+    jobs = JobRunner(LoadJob, name="load")
 
     async def warehouse_reachable() -> None:
         await asyncio.to_thread(warehouse.ping)
@@ -35,8 +37,11 @@ def build_app(settings: LoaderSettings | None = None) -> FastAPI:
         description=DESCRIPTION,
         readiness={"warehouse": warehouse_reachable},
         start=loads.start,
+        stop=jobs.cancel_all,
         tags=TAGS,
     )
     app.state.loads = loads
+    app.state.jobs = jobs
     app.include_router(router)
+    app.include_router(job_routes(LoadJob, what="load"))
     return app
