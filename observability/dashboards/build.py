@@ -220,19 +220,28 @@ def base(uid: str, title: str, description: str) -> dashboard.Dashboard:
         .expr(f"changes(process_start_time_seconds{{{SERVICE_JOBS}}}[2m]) > 0")
     )
     return (
+        header(uid, title, description)
+        .with_variable(
+            dashboard.DatasourceVariable("datasource").label("Prometheus").type("prometheus")
+        )
+        .annotation(deployments)
+    )
+
+
+def header(
+    uid: str, title: str, description: str, since: str = "now-1h", refresh: str = "30s"
+) -> dashboard.Dashboard:
+    """What every dashboard has: tags, UTC, crosshair, the time range, links to the others."""
+    return (
         dashboard.Dashboard(title)
         .uid(uid)
         .description(description)
         .tags(TAGS)
         .editable()
         .tooltip(model.DashboardCursorSync.CROSSHAIR)
-        .time("now-1h", "now")
-        .refresh("30s")
+        .time(since, "now")
+        .refresh(refresh)
         .timezone("utc")
-        .with_variable(
-            dashboard.DatasourceVariable("datasource").label("Prometheus").type("prometheus")
-        )
-        .annotation(deployments)
         .link(
             dashboard.DashboardLink("iotpipe")
             .type(model.DashboardLinkType.DASHBOARDS)
@@ -584,6 +593,21 @@ def _health_colours(panel: Any) -> Any:
     )
 
 
+def sql_variable(name: str, sql: str) -> dashboard.QueryVariable:
+    """A multi-value variable listing what ``sql`` returns from the warehouse, "All" picked."""
+    return (
+        dashboard.QueryVariable(name)
+        .label(name.capitalize())
+        .datasource(WAREHOUSE)
+        .query(sql)
+        .multi(True)
+        .include_all(True)
+        .current(model.VariableOption(selected=True, text="All", value="$__all"))
+        .refresh(model.VariableRefresh.ON_DASHBOARD_LOAD)
+        .sort(model.VariableSort.ALPHABETICAL_ASC)
+    )
+
+
 def sensor_series(sensor_type: str, unit: str) -> timeseries.Panel:
     """The 5-minute averages of each picked sensor of one type, anomalous windows as points."""
     where = f"WHERE $__timeFilter(f.window_start) AND f.sensor_type = '{sensor_type}' AND {PICKED}"
@@ -627,48 +651,32 @@ def sensor_series(sensor_type: str, unit: str) -> timeseries.Panel:
 
 def sensor_analytics() -> dashboard.Dashboard:
     board = (
-        dashboard.Dashboard("iotpipe / Sensor analytics (warehouse)")
-        .uid("iotpipe-analytics")
-        .description(
+        header(
+            "iotpipe-analytics",
+            "iotpipe / Sensor analytics (warehouse)",
             "The data, not the pipeline: each sensor's readings with anomalies marked, sensor "
             "health per sensor and location, hourly and daily rollups. Reads the warehouse's "
-            "star schema (Redshift, or PostgreSQL locally) only."
+            "star schema (Redshift, or PostgreSQL locally) only.",
+            since="now-24h",
+            refresh="5m",
         )
-        .tags(TAGS)
-        .editable()
-        .tooltip(model.DashboardCursorSync.CROSSHAIR)
-        .time("now-24h", "now")
-        .refresh("5m")
-        .timezone("utc")
         .with_variable(
             dashboard.DatasourceVariable("warehouse")
             .label("Warehouse")
             .type("grafana-postgresql-datasource")
         )
         .with_variable(
-            dashboard.QueryVariable("location")
-            .label("Location")
-            .datasource(WAREHOUSE)
-            .query("SELECT DISTINCT COALESCE(location, '(none)') FROM dim_sensors ORDER BY 1")
-            .multi(True)
-            .include_all(True)
-            .current(model.VariableOption(selected=True, text="All", value="$__all"))
-            .refresh(model.VariableRefresh.ON_DASHBOARD_LOAD)
-            .sort(model.VariableSort.ALPHABETICAL_ASC)
+            sql_variable(
+                "location",
+                "SELECT DISTINCT COALESCE(location, '(none)') FROM dim_sensors ORDER BY 1",
+            )
         )
         .with_variable(
-            dashboard.QueryVariable("sensor")
-            .label("Sensor")
-            .datasource(WAREHOUSE)
-            .query(
+            sql_variable(
+                "sensor",
                 "SELECT sensor_id FROM dim_sensors "
-                "WHERE COALESCE(location, '(none)') IN ($location) ORDER BY 1"
+                "WHERE COALESCE(location, '(none)') IN ($location) ORDER BY 1",
             )
-            .multi(True)
-            .include_all(True)
-            .current(model.VariableOption(selected=True, text="All", value="$__all"))
-            .refresh(model.VariableRefresh.ON_DASHBOARD_LOAD)
-            .sort(model.VariableSort.ALPHABETICAL_ASC)
         )
         .annotation(
             SqlAnnotation(
@@ -682,13 +690,6 @@ def sensor_analytics() -> dashboard.Dashboard:
                 ORDER BY 1""",
                 "red",
             )
-        )
-        .link(
-            dashboard.DashboardLink("iotpipe")
-            .type(model.DashboardLinkType.DASHBOARDS)
-            .tags(TAGS)
-            .as_dropdown(True)
-            .keep_time(True)
         )
     )
     board = row(
