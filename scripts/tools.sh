@@ -12,6 +12,8 @@
 #   scripts/tools.sh kube-apiserver  kube-apiserver, built from the Go module proxy (orchestrator tests; long)
 #   scripts/tools.sh prometheus  Prometheus server and promtool, Alertmanager and amtool, Pushgateway
 #                                (Debian packages; rules tests, e2e)
+#   scripts/tools.sh browser     Chromium (Debian's): the headless browser of tests/browser and the
+#                                end-to-end report test (not the demo: its report is a plain file)
 #   scripts/tools.sh docker      Docker (Debian's docker.io) and mmdebstrap: scripts/images.sh
 #   scripts/tools.sh cluster     the single-node cluster's parts (scripts/cluster.sh): containerd,
 #                                runc, CNI plugins, iptables (Debian) and every Kubernetes binary
@@ -151,6 +153,13 @@ prometheus_tool() {
 etcd_tool() { IOTPIPE_CACHE="$CACHE" scripts/kube-apiserver.sh etcd; }
 kube_apiserver_tool() { IOTPIPE_CACHE="$CACHE" scripts/kube-apiserver.sh apiserver; }
 
+# Chromium for the tests that open the demo's HTML report in a real browser (tests/chromium.py
+# drives it over the DevTools protocol); DejaVu so that the page's text has a font to render in.
+browser_tool() {
+  command -v chromium >/dev/null && return 0
+  apt_install chromium fonts-dejavu-core
+}
+
 # The images (scripts/images.sh): Debian's Docker engine, and mmdebstrap for the root filesystems
 # every image starts FROM (no registry is needed). gcc builds the pause image.
 docker_tool() { apt_install docker.io mmdebstrap gcc libc6-dev; }
@@ -270,6 +279,7 @@ steps() {
     etcd) echo etcd_tool ;;
     kube-apiserver) echo kube_apiserver_tool ;;
     prometheus) echo prometheus_tool ;;
+    browser) echo browser_tool ;;
     cluster) echo cluster_tool ;;
     docker) echo docker_tool ;;
     coredns) echo coredns_tool ;;
@@ -280,13 +290,13 @@ steps() {
     skaffold) echo skaffold_tool ;;
     addons) echo coredns_tool spark_operator_tool prometheus_operator_tool prometheus_server_tool pushgateway_tool skaffold_tool ;;
     demo) echo system python_env jars ;;
-    all) echo system python_env jars checkov_tool tofu_tool helm_tool helm_docs_tool hadolint_tool prometheus_tool etcd_tool kube_apiserver_tool ;;
+    all) echo system python_env jars checkov_tool tofu_tool helm_tool helm_docs_tool hadolint_tool prometheus_tool browser_tool etcd_tool kube_apiserver_tool ;;
     *) return 1 ;;
   esac
 }
 
 usage() {
-  echo "usage: $0 [--plan] [system|python|jars|checkov|tofu|helm|helm-docs|hadolint|prometheus|etcd|kube-apiserver|cluster|docker|coredns|spark-operator|prometheus-operator|prometheus-server|pushgateway|skaffold|addons|demo|all]" >&2
+  echo "usage: $0 [--plan] [system|python|jars|checkov|tofu|helm|helm-docs|hadolint|prometheus|browser|etcd|kube-apiserver|cluster|docker|coredns|spark-operator|prometheus-operator|prometheus-server|pushgateway|skaffold|addons|demo|all]" >&2
 }
 
 plan=""

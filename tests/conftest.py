@@ -23,6 +23,8 @@ from iotpipe.settings import KafkaSettings
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from tests.chromium import Chromium
+
 
 @pytest.fixture(scope="session")
 def infra_dir() -> Iterator[Path]:
@@ -74,3 +76,14 @@ def spark() -> Iterator[SparkSession]:
     _start("Spark", lambda: created.append(session("iotpipe-tests")))
     yield created[0]
     created[0].stop()
+
+
+@pytest.fixture(scope="session")
+def browser(infra_dir: Path) -> Iterator[Chromium]:
+    """A real headless Chromium (Debian's), driven over the DevTools protocol."""
+    from tests.chromium import Chromium
+
+    created: list[Chromium] = []
+    _start("Chromium", lambda: created.append(Chromium(infra_dir / "chromium")))
+    yield created[0]
+    created[0].close()

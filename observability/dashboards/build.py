@@ -22,12 +22,24 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from grafana_foundation_sdk.builders import bargauge, dashboard, prometheus, stat, table, timeseries
+from grafana_foundation_sdk.builders import (
+    bargauge,
+    common,
+    dashboard,
+    prometheus,
+    stat,
+    statetimeline,
+    table,
+    timeseries,
+)
 from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common as common_model
 from grafana_foundation_sdk.models import dashboard as model
 from grafana_foundation_sdk.models import prometheus as prometheus_model
+
+from iotpipe.contract import SENSOR_TYPES
 
 HERE = Path(__file__).resolve().parent
 TAGS = ["iotpipe"]
@@ -47,28 +59,53 @@ def query(expr: str, legend: str = "", *, instant: bool = False) -> prometheus.D
     return target.instant() if instant else target.range()
 
 
+def _sql_target(sql: str, form: str, ref: str) -> dict[str, Any]:
+    return {
+        "datasource": WAREHOUSE.to_json(),
+        "editorMode": "code",
+        "format": form,
+        "rawQuery": True,
+        "rawSql": sql,
+        "refId": ref,
+    }
+
+
 class SqlQuery(cogbuilder.Builder[cogvariants.Dataquery]):
-    """A raw SQL target of the PostgreSQL data source (the SDK has no builder for it)."""
+    """A raw SQL target of the PostgreSQL data source (the SDK has no builder for it).
+
+    ``form``: ``table`` or ``time_series`` (columns ``time``, ``metric``, ``value``; Grafana
+    turns the long rows into one series per ``metric``)."""
 
     class _Target(cogvariants.Dataquery):
-        def __init__(self, sql: str) -> None:
+        def __init__(self, sql: str, form: str, ref: str) -> None:
+            self.sql, self.form, self.ref = sql, form, ref
+
+        def to_json(self) -> dict[str, Any]:
+            return _sql_target(self.sql, self.form, self.ref)
+
+    def __init__(self, sql: str, form: str = "table", ref: str = "A") -> None:
+        self.sql, self.form, self.ref = " ".join(sql.split()), form, ref
+
+    def build(self) -> cogvariants.Dataquery:
+        return self._Target(self.sql, self.form, self.ref)
+
+
+class SqlAnnotation(cogbuilder.Builder[model.AnnotationQuery]):
+    """Annotations from a warehouse query (columns ``time``, ``timeend``, ``text``, ``tags``)."""
+
+    class _Annotation(model.AnnotationQuery):
+        def __init__(self, name: str, sql: str, colour: str) -> None:
+            super().__init__(name=name, datasource=WAREHOUSE, enable=True, icon_color=colour)
             self.sql = sql
 
         def to_json(self) -> dict[str, Any]:
-            return {
-                "datasource": WAREHOUSE.to_json(),
-                "editorMode": "code",
-                "format": "table",
-                "rawQuery": True,
-                "rawSql": self.sql,
-                "refId": "A",
-            }
+            return super().to_json() | {"target": _sql_target(self.sql, "table", "Anno")}
 
-    def __init__(self, sql: str) -> None:
-        self.sql = " ".join(sql.split())
+    def __init__(self, name: str, sql: str, colour: str) -> None:
+        self.name, self.sql, self.colour = name, " ".join(sql.split()), colour
 
-    def build(self) -> cogvariants.Dataquery:
-        return self._Target(self.sql)
+    def build(self) -> model.AnnotationQuery:
+        return self._Annotation(self.name, self.sql, self.colour)
 
 
 def _with_targets(panel: Any, targets: Sequence[cogbuilder.Builder[Any]]) -> Any:
@@ -183,19 +220,28 @@ def base(uid: str, title: str, description: str) -> dashboard.Dashboard:
         .expr(f"changes(process_start_time_seconds{{{SERVICE_JOBS}}}[2m]) > 0")
     )
     return (
+        header(uid, title, description)
+        .with_variable(
+            dashboard.DatasourceVariable("datasource").label("Prometheus").type("prometheus")
+        )
+        .annotation(deployments)
+    )
+
+
+def header(
+    uid: str, title: str, description: str, since: str = "now-1h", refresh: str = "30s"
+) -> dashboard.Dashboard:
+    """What every dashboard has: tags, UTC, crosshair, the time range, links to the others."""
+    return (
         dashboard.Dashboard(title)
         .uid(uid)
         .description(description)
         .tags(TAGS)
         .editable()
         .tooltip(model.DashboardCursorSync.CROSSHAIR)
-        .time("now-1h", "now")
-        .refresh("30s")
+        .time(since, "now")
+        .refresh(refresh)
         .timezone("utc")
-        .with_variable(
-            dashboard.DatasourceVariable("datasource").label("Prometheus").type("prometheus")
-        )
-        .annotation(deployments)
         .link(
             dashboard.DashboardLink("iotpipe")
             .type(model.DashboardLinkType.DASHBOARDS)
@@ -513,6 +559,274 @@ def kafka_spark() -> dashboard.Dashboard:
     )
 
 
+# The sensor analytics dashboard reads only the warehouse (fact_sensor_readings, dim_sensors,
+# dim_time: docs/warehouse-loader.md). Its SQL must run on PostgreSQL and on Redshift alike:
+# date_trunc, COALESCE, CAST, || and plain aggregates only (no FILTER, no :: casts, no
+# generate_series). Grafana fills in $__timeFilter(column) (column BETWEEN from AND to) and
+# the multi-value variables ($location, $sensor: a list of quoted values).
+FACTS = "fact_sensor_readings"
+PICKED = "COALESCE(f.location, '(none)') IN ($location) AND f.sensor_id IN ($sensor)"
+HEALTH = "100.0 * SUM(f.reading_count) / SUM(f.expected_count)"
+"""Readings received / expected over the windows that have a row."""
+HOURLY_HEALTH = "100.0 * SUM(f.reading_count) / (12 * MAX(f.expected_count))"
+"""Readings received / expected over the whole hour: a silent 5-minute window counts 0."""
+GRAFANA_UNITS = {"celsius": "celsius", "percent": "humidity", "hPa": "pressurehpa", "g": "accG"}
+"""Grafana's unit ids for the contract's units."""
+HEALTH_STEPS = [
+    model.Threshold(value=None, color="red"),
+    model.Threshold(value=50.0, color="orange"),
+    model.Threshold(value=90.0, color="yellow"),
+    model.Threshold(value=99.0, color="green"),
+]
+"""The health bands of the overview's distribution panel: under 50, 50-90, 90-99, 99-100 %."""
+
+
+def _health_colours(panel: Any) -> Any:
+    return (
+        panel.unit("percent")
+        .min(0)
+        .max(100)
+        .thresholds(
+            dashboard.ThresholdsConfig().mode(model.ThresholdsMode.ABSOLUTE).steps(HEALTH_STEPS)
+        )
+        .color_scheme(dashboard.FieldColor().mode(model.FieldColorModeId.THRESHOLDS))
+    )
+
+
+def sql_variable(name: str, sql: str) -> dashboard.QueryVariable:
+    """A multi-value variable listing what ``sql`` returns from the warehouse, "All" picked."""
+    return (
+        dashboard.QueryVariable(name)
+        .label(name.capitalize())
+        .datasource(WAREHOUSE)
+        .query(sql)
+        .multi(True)
+        .include_all(True)
+        .current(model.VariableOption(selected=True, text="All", value="$__all"))
+        .refresh(model.VariableRefresh.ON_DASHBOARD_LOAD)
+        .sort(model.VariableSort.ALPHABETICAL_ASC)
+    )
+
+
+def sensor_series(sensor_type: str, unit: str) -> timeseries.Panel:
+    """The 5-minute averages of each picked sensor of one type, anomalous windows as points."""
+    where = f"WHERE $__timeFilter(f.window_start) AND f.sensor_type = '{sensor_type}' AND {PICKED}"
+    anomaly = [
+        model.DynamicConfigValue(id_val="custom.drawStyle", value="points"),
+        model.DynamicConfigValue(id_val="custom.pointSize", value=10),
+        model.DynamicConfigValue(id_val="custom.showPoints", value="always"),
+        model.DynamicConfigValue(id_val="color", value={"mode": "fixed", "fixedColor": "red"}),
+    ]
+    return (
+        timeseries.Panel()
+        .title(f"{sensor_type.capitalize()} per sensor (5-minute average; anomalies in red)")
+        .description(
+            f"avg_value of each {sensor_type} sensor's 5-minute windows; a red point marks a "
+            "window with anomalous readings (anomaly_count > 0, at the window's max_value). "
+            "Anomaly alerts (one per incident) are the dashboard's annotations."
+        )
+        .datasource(WAREHOUSE)
+        .unit(GRAFANA_UNITS.get(unit, "short"))
+        .span(12)
+        .height(8)
+        .override_by_regexp("/ anomaly$/", anomaly)
+        .with_target(
+            SqlQuery(
+                f"""SELECT f.window_start AS "time", f.sensor_id AS metric, f.avg_value AS value
+                FROM {FACTS} f {where} ORDER BY 1""",
+                "time_series",
+            )
+        )
+        .with_target(
+            SqlQuery(
+                f"""SELECT f.window_start AS "time", f.sensor_id || ' anomaly' AS metric,
+                       f.max_value AS value
+                FROM {FACTS} f {where} AND f.anomaly_count > 0 ORDER BY 1""",
+                "time_series",
+                "B",
+            )
+        )
+    )
+
+
+def sensor_analytics() -> dashboard.Dashboard:
+    board = (
+        header(
+            "iotpipe-analytics",
+            "iotpipe / Sensor analytics (warehouse)",
+            "The data, not the pipeline: each sensor's readings with anomalies marked, sensor "
+            "health per sensor and location, hourly and daily rollups. Reads the warehouse's "
+            "star schema (Redshift, or PostgreSQL locally) only.",
+            since="now-24h",
+            refresh="5m",
+        )
+        .with_variable(
+            dashboard.DatasourceVariable("warehouse")
+            .label("Warehouse")
+            .type("grafana-postgresql-datasource")
+        )
+        .with_variable(
+            sql_variable(
+                "location",
+                "SELECT DISTINCT COALESCE(location, '(none)') FROM dim_sensors ORDER BY 1",
+            )
+        )
+        .with_variable(
+            sql_variable(
+                "sensor",
+                "SELECT sensor_id FROM dim_sensors "
+                "WHERE COALESCE(location, '(none)') IN ($location) ORDER BY 1",
+            )
+        )
+        .annotation(
+            SqlAnnotation(
+                "Anomaly alerts",
+                f"""SELECT f.window_start AS "time", f.window_end AS timeend,
+                       f.sensor_id || ': ' || CAST(f.alert_count AS VARCHAR) || ' alert(s), '
+                       || CAST(f.anomaly_count AS VARCHAR) || ' anomalous reading(s)' AS text,
+                       f.sensor_type AS tags
+                FROM {FACTS} f
+                WHERE $__timeFilter(f.window_start) AND f.alert_count > 0 AND {PICKED}
+                ORDER BY 1""",
+                "red",
+            )
+        )
+    )
+    board = row(
+        board,
+        "Readings per sensor",
+        [sensor_series(kind.value, spec.unit) for kind, spec in SENSOR_TYPES.items()],
+    )
+    by_sensor = (
+        table.Panel()
+        .title("Health per sensor (least healthy first)")
+        .description(
+            "Readings received / expected (health_pct) over the sensor's windows in the time "
+            "range, with its anomalies and alerts."
+        )
+        .datasource(WAREHOUSE)
+        .span(12)
+        .height(10)
+        .override_by_name(
+            "health_pct",
+            [
+                model.DynamicConfigValue(id_val="unit", value="percent"),
+                model.DynamicConfigValue(
+                    id_val="custom.cellOptions", value={"type": "color-background"}
+                ),
+            ],
+        )
+        .thresholds(
+            dashboard.ThresholdsConfig().mode(model.ThresholdsMode.ABSOLUTE).steps(HEALTH_STEPS)
+        )
+        .with_target(
+            SqlQuery(f"""
+            SELECT f.sensor_id, s.sensor_type, COALESCE(s.location, '(none)') AS location,
+                   {HEALTH} AS health_pct, SUM(f.reading_count) AS readings,
+                   SUM(f.anomaly_count) AS anomalies, SUM(COALESCE(f.alert_count, 0)) AS alerts,
+                   COUNT(*) AS windows
+            FROM {FACTS} f JOIN dim_sensors s ON s.sensor_id = f.sensor_id
+            WHERE $__timeFilter(f.window_start) AND {PICKED}
+            GROUP BY f.sensor_id, s.sensor_type, s.location
+            ORDER BY health_pct, f.sensor_id""")
+        )
+    )
+    by_location = _health_colours(
+        bargauge.Panel()
+        .title("Health per location")
+        .description("Readings received / expected over every sensor's windows, per location.")
+        .datasource(WAREHOUSE)
+        .span(12)
+        .height(10)
+        .reduce_options(common.ReduceDataOptions().values(True).calcs([]))
+        .with_target(
+            SqlQuery(f"""
+            SELECT COALESCE(f.location, '(none)') AS location, {HEALTH} AS health_pct
+            FROM {FACTS} f WHERE $__timeFilter(f.window_start) AND {PICKED}
+            GROUP BY 1 ORDER BY 1""")
+        )
+    )
+    heatmap = _health_colours(
+        statetimeline.Panel()
+        .title("Health per sensor and hour")
+        .description(
+            "A heatmap: one row per sensor, one cell per hour, coloured by the readings it "
+            "sent over those it should have sent in the whole hour (a 5-minute window without "
+            "a row counts 0, so the current hour fills up as it goes)."
+        )
+        .datasource(WAREHOUSE)
+        .span(24)
+        .height(14)
+        .show_value(common_model.VisibilityMode.NEVER)
+        .merge_values(False)
+        .with_target(
+            SqlQuery(
+                f"""SELECT date_trunc('hour', f.window_start) AS "time", f.sensor_id AS metric,
+                       {HOURLY_HEALTH} AS value
+                FROM {FACTS} f WHERE $__timeFilter(f.window_start) AND {PICKED}
+                GROUP BY 1, 2 ORDER BY 1, 2""",
+                "time_series",
+            )
+        )
+    )
+    board = row(board, "Sensor health", [by_sensor, by_location, heatmap])
+    hourly = [
+        timeseries.Panel()
+        .title(title)
+        .description(description)
+        .datasource(WAREHOUSE)
+        .span(12)
+        .height(8)
+        .draw_style(common_model.GraphDrawStyle.BARS)
+        .fill_opacity(60)
+        .with_target(
+            SqlQuery(
+                f"""SELECT date_trunc('hour', f.window_start) AS "time",
+                       COALESCE(f.location, '(none)') AS metric, {measure} AS value
+                FROM {FACTS} f WHERE $__timeFilter(f.window_start) AND {PICKED}
+                GROUP BY 1, 2 ORDER BY 1, 2""",
+                "time_series",
+            )
+        )
+        for title, description, measure in (
+            (
+                "Readings per hour by location",
+                "Hourly rollup: sum of reading_count.",
+                "SUM(f.reading_count)",
+            ),
+            (
+                "Anomalous readings per hour by location",
+                "Hourly rollup: sum of anomaly_count.",
+                "SUM(f.anomaly_count)",
+            ),
+        )
+    ]
+    daily = (
+        table.Panel()
+        .title("Daily summary by sensor type")
+        .description(
+            "Per UTC day (dim_time.calendar_date) and sensor type: sensors, readings, "
+            "anomalous readings, alerts, the range and mean of the readings, and health."
+        )
+        .datasource(WAREHOUSE)
+        .span(24)
+        .height(8)
+        .override_by_name("health_pct", [model.DynamicConfigValue(id_val="unit", value="percent")])
+        .with_target(
+            SqlQuery(f"""
+            SELECT t.calendar_date AS day, f.sensor_type, COUNT(DISTINCT f.sensor_id) AS sensors,
+                   SUM(f.reading_count) AS readings, SUM(f.anomaly_count) AS anomalies,
+                   SUM(COALESCE(f.alert_count, 0)) AS alerts, MIN(f.min_value) AS min_value,
+                   SUM(f.avg_value * f.reading_count) / SUM(f.reading_count) AS mean_value,
+                   MAX(f.max_value) AS max_value, {HEALTH} AS health_pct
+            FROM {FACTS} f JOIN dim_time t ON t.window_start = f.window_start
+            WHERE $__timeFilter(f.window_start) AND {PICKED}
+            GROUP BY t.calendar_date, f.sensor_type ORDER BY 1, 2""")
+        )
+    )
+    return row(board, "Rollups", [*hourly, daily])
+
+
 def service_dashboard(
     service: str, title: str, description: str, panels: Sequence[Panel]
 ) -> Callable[[], dashboard.Dashboard]:
@@ -727,6 +1041,7 @@ DASHBOARDS: dict[str, Callable[[], dashboard.Dashboard]] = {
     "iotpipe-dlq-inspector.json": dlq_inspector,
     "iotpipe-quality-gate.json": quality_gate,
     "iotpipe-warehouse-loader.json": warehouse_loader,
+    "iotpipe-analytics.json": sensor_analytics,
 }
 
 

@@ -21,8 +21,9 @@ from local_pipeline.accounting import (
     warehouse_counts,
     window_of,
 )
+from local_pipeline.html_report import silver_readings, write_report
 from local_pipeline.pipeline import LocalPipeline, Scenario
-from local_pipeline.report import document
+from local_pipeline.report import document, page
 from local_pipeline.services import Services
 from pyspark.sql import SparkSession
 from sensor_simulator.config import MalformedKind
@@ -32,6 +33,8 @@ from iotpipe.local import Postgres, process
 from iotpipe.settings import KafkaSettings
 from iotpipe.windows import Window
 from tests import jobs
+from tests.browser.report_page import show
+from tests.chromium import Chromium
 from tests.cli import run_module
 
 from ..integration.warehouse_loader.crash import LoaderConfig, loader_paused_after_delete
@@ -224,3 +227,30 @@ def test_loader_killed_inside_its_transaction_changes_nothing(ran: Ran, tmp_path
     accounting = ran.pipeline.account(window)
     assert accounting.balanced, accounting.failures()
     assert (accounting.warehouse_rows, accounting.warehouse_readings) == before
+
+
+@pytest.mark.browser
+def test_the_html_report_plots_the_runs_data_in_chromium(
+    ran: Ran, spark: SparkSession, browser: Chromium, tmp_path: Path
+) -> None:
+    """The demo's HTML report of this run, as `local-pipeline demo` writes it, opened in a
+    real headless Chromium: a vertex per Silver reading, a marker per anomaly, a heatmap row
+    per sensor of the fleet; no console error, nothing fetched."""
+    acc, pipeline = ran.accounting, ran.pipeline
+    dropouts = Counter(str(e["sensor_id"]) for e in injections(pipeline.truth_dir, "dropout"))
+    readings = silver_readings(spark, pipeline.lake, ran.window)
+    report = write_report(
+        tmp_path / "report.html", page(acc, pipeline, dropouts, readings, "iotpipe e2e")
+    )
+    shown = show(browser, report, tmp_path / "report.png")
+    assert shown.problems == []
+    assert {url.split(":", 1)[0] for url in shown.requests} == {"file"}
+    assert len(readings) == acc.silver
+    assert sum(s["points"] for s in shown.series) == acc.silver
+    assert all(s["points"] == s["readings"] == s["inside"] for s in shown.series)
+    assert sum(s["anomalies"] for s in shown.series) == acc.anomalies["total"] > 0
+    alerts = sum(1 for r in readings if r["is_anomaly_alert"])
+    assert sum(s["alerts"] for s in shown.series) == alerts
+    assert shown.heatmap_sensors == SCENARIO.sensors
+    assert len(shown.cells) == SCENARIO.sensors * shown.columns >= SCENARIO.sensors * 4
+    assert any(c["health"] < 100 for c in shown.cells), "the dropouts show"

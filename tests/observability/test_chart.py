@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 
-from tests.charts.manifests import CHART, find, render, validate
+from tests.charts.manifests import CHART, HelmError, find, render, validate
 from tests.observability.conftest import OBSERVABILITY, RULES
 from tests.observability.dashboards import committed
 
@@ -94,3 +95,66 @@ def test_chart_names_its_maintainers() -> None:
     assert maintainer["name"] == "iotpipe maintainers"
     assert maintainer["url"].startswith(chart["home"])
     assert "email" not in maintainer  # no made-up addresses
+
+
+REDSHIFT = {
+    "warehouse__redshift__host": "wg.123456789012.eu-west-1.redshift-serverless.amazonaws.com"
+}
+
+
+def _datasource_maps(docs: list[dict]) -> list[dict]:
+    return [
+        cm
+        for cm in find(docs, "ConfigMap")
+        if cm["metadata"]["labels"].get("grafana_datasource") == "1"
+    ]
+
+
+def test_the_warehouse_datasource_is_off_by_default() -> None:
+    assert not _datasource_maps(render(**ON, **REDSHIFT))
+
+
+def test_the_warehouse_datasource_takes_its_password_from_a_secret_through_grafanas_env() -> None:
+    on = {"monitoring__warehouseDatasource__enabled": True}
+    (cm,) = _datasource_maps(render(**ON, **REDSHIFT, **on))
+    validate(cm)
+    (text,) = cm["data"].values()
+    (source,) = yaml.safe_load(text)["datasources"]
+    assert source["type"] == "grafana-postgresql-datasource"
+    assert source["url"] == f"{REDSHIFT['warehouse__redshift__host']}:5439"
+    assert source["jsonData"]["database"] == "iotpipe"
+    assert source["jsonData"]["sslmode"] == "require"
+    # Grafana expands $NAME in provisioning files from its environment; the value is not here.
+    assert source["secureJsonData"] == {"password": "$IOTPIPE_WAREHOUSE_PASSWORD"}
+    assert "iotpipe-grafana-warehouse" in cm["metadata"]["annotations"]["iotpipe.io/password-from"]
+    # Every dashboard's warehouse variable picks a data source of this type.
+    for board in committed().values():
+        kinds = {v["query"] for v in board["templating"]["list"] if v["name"] == "warehouse"}
+        assert kinds <= {source["type"]}
+
+    own = render(
+        **ON,
+        **on,
+        monitoring__warehouseDatasource__url="postgres.iotpipe:5432",
+        monitoring__warehouseDatasource__database="warehouse",
+        monitoring__warehouseDatasource__sslmode="disable",
+        monitoring__warehouseDatasource__namespace="monitoring",
+        monitoring__warehouseDatasource__passwordEnv="WAREHOUSE_RO_PASSWORD",
+    )
+    (cm,) = _datasource_maps(own)
+    assert cm["metadata"]["namespace"] == "monitoring"
+    (source,) = yaml.safe_load(next(iter(cm["data"].values())))["datasources"]
+    assert (source["url"], source["jsonData"]["database"]) == ("postgres.iotpipe:5432", "warehouse")
+    assert source["secureJsonData"] == {"password": "$WAREHOUSE_RO_PASSWORD"}
+
+
+def test_the_warehouse_datasource_has_no_value_for_a_password() -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    keys = set(values["monitoring"]["warehouseDatasource"])
+    assert not {k for k in keys if "password" in k.lower()} - {"passwordSecret", "passwordEnv"}
+    assert set(values["monitoring"]["warehouseDatasource"]["passwordSecret"]) == {"name", "key"}
+    on = {"monitoring__warehouseDatasource__enabled": True}
+    with pytest.raises(HelmError, match="password"):  # the schema has no place for one
+        render(**ON, **REDSHIFT, **on, monitoring__warehouseDatasource__password="hunter2")
+    with pytest.raises(HelmError, match="url"):  # nowhere to connect to
+        render(**ON, **on)

@@ -4,12 +4,13 @@ are there; every panel queries through the dashboard's data source variable."""
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from types import ModuleType
 
 import pytest
 
-from tests.observability.dashboards import DASHBOARDS, committed, panels
+from tests.observability.dashboards import DASHBOARDS, committed, panels, sql_queries, sql_variables
 
 OVERVIEW_PANELS = [  # the issue's list, by the overview's panel titles
     "Throughput by sensor type",
@@ -59,7 +60,9 @@ def test_overview_has_the_issues_panels() -> None:
 def test_a_dashboard_for_kafka_and_spark_and_one_per_service() -> None:
     uids = {board["uid"] for board in committed().values()}
     services = ["sensor-simulator", "dlq-inspector", "quality-gate", "warehouse-loader"]
-    assert uids == {"iotpipe-overview", "iotpipe-kafka-spark"} | {f"iotpipe-{s}" for s in services}
+    assert uids == {"iotpipe-overview", "iotpipe-kafka-spark", "iotpipe-analytics"} | {
+        f"iotpipe-{s}" for s in services
+    }
     kafka_spark = committed()["iotpipe-kafka-spark.json"]
     exprs = " ".join(t["expr"] for p in panels(kafka_spark) for t in p.get("targets", []))
     for metric in (
@@ -93,3 +96,47 @@ def test_every_panel_queries_through_a_datasource_variable(name: str) -> None:
         for target in panel["targets"]:
             assert target["datasource"]["uid"].strip("${}") in variables
             assert target.get("expr") or target.get("rawSql")
+
+
+ANALYTICS_PANELS = [  # issue 22 item 4: the seed's dashboard, on the warehouse
+    "Temperature per sensor (5-minute average; anomalies in red)",
+    "Humidity per sensor (5-minute average; anomalies in red)",
+    "Pressure per sensor (5-minute average; anomalies in red)",
+    "Vibration per sensor (5-minute average; anomalies in red)",
+    "Health per sensor (least healthy first)",
+    "Health per location",
+    "Health per sensor and hour",
+    "Readings per hour by location",
+    "Anomalous readings per hour by location",
+    "Daily summary by sensor type",
+]
+NOT_ON_REDSHIFT = {  # PostgreSQL-only SQL that Redshift rejects (or runs only on the leader)
+    r"::": "the :: cast (write CAST(x AS type))",
+    r"\bFILTER\s*\(": "aggregate FILTER clauses",
+    r"\bgenerate_series\b": "generate_series (leader node only)",
+    r"\bDISTINCT\s+ON\b": "DISTINCT ON",
+    r"\$__time(Group|From|To|Epoch)": "Grafana macros the tests do not expand",
+}
+
+
+def test_the_analytics_dashboard_reads_the_warehouse_only() -> None:
+    board = committed()["iotpipe-analytics.json"]
+    titles = [p["title"] for p in panels(board) if p["type"] != "row"]
+    assert titles == ANALYTICS_PANELS
+    sources = [v for v in board["templating"]["list"] if v["type"] == "datasource"]
+    assert [v["query"] for v in sources] == ["grafana-postgresql-datasource"]
+    assert [name for name, _ in sql_variables(board)] == ["location", "sensor"]
+    assert [a["name"] for a in board["annotations"]["list"]] == ["Anomaly alerts"]
+    kinds = {p["type"] for p in panels(board)}
+    assert {"timeseries", "state-timeline", "table", "bargauge"} <= kinds
+
+
+def test_warehouse_sql_is_portable_to_redshift() -> None:
+    queries = list(sql_queries())
+    assert len(queries) > 10
+    variables = [sql for board in committed().values() for _, sql in sql_variables(board)]
+    for where, sql in [(f"{b} / {p}", q) for b, p, q in queries] + [
+        ("variable", v) for v in variables
+    ]:
+        for pattern, why in NOT_ON_REDSHIFT.items():
+            assert not re.search(pattern, sql, re.IGNORECASE), f"{where}: {why}\n  {sql}"

@@ -32,7 +32,7 @@ from iotpipe.local import Postgres
 from iotpipe.windows import Window, window_params
 from tests import jobs
 from tests.observability.conftest import RULES, TOKEN, Stack
-from tests.observability.dashboards import prometheus_queries, sql_queries
+from tests.observability.dashboards import prometheus_queries, warehouse_queries
 from tests.observability.promql import grafana_to_promql, selectors
 
 pytestmark = pytest.mark.integration
@@ -271,8 +271,8 @@ def test_every_dashboard_query_parses_and_returns_data(pipeline: Stack) -> None:
 
 
 def test_warehouse_panels_run_on_the_warehouse(pipeline: Stack, postgres: Postgres) -> None:
-    queries = list(sql_queries())
-    assert queries
     with psycopg.connect(postgres.dsn) as connection:  # the loader has created the schema
+        queries = list(warehouse_queries(connection))
+        assert queries
         for _dashboard, _panel, sql in queries:
             connection.execute(sql).fetchall()

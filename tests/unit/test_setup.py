@@ -31,6 +31,9 @@ def test_the_demo_s_setup_builds_no_go_tool() -> None:
     for step in steps:
         assert not re.search(r"\bgo (install|build|mod)\b|_tool\b", body(step)), step
     assert {"tofu_tool", "helm_tool", "etcd_tool", "kube_apiserver_tool"} <= set(plan("all"))
+    # The browser tests need Chromium; the demo's report is a file and needs none.
+    assert "browser_tool" in plan("all")
+    assert "browser_tool" not in steps
 
 
 def test_make_demo_runs_the_demo_s_setup_and_not_everything() -> None:

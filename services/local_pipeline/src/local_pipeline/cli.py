@@ -123,8 +123,9 @@ def run_demo(scenario: Scenario, *, keep_up: bool = False, output: Output = Outp
     from iotpipe.local.stack import LocalStack
     from iotpipe.spark import session
     from local_pipeline.accounting import injections, window_of
+    from local_pipeline.html_report import silver_readings, write_report
     from local_pipeline.pipeline import LocalPipeline
-    from local_pipeline.report import document, render
+    from local_pipeline.report import document, page, render
     from local_pipeline.services import gate_and_loader
 
     started_at = time.perf_counter()
@@ -175,16 +176,28 @@ def run_demo(scenario: Scenario, *, keep_up: bool = False, output: Output = Outp
         result = pipeline.process(window, services)
         show.start("accounting", "accounting")
         accounting = pipeline.account(window)
-        show.done()
         dropouts = Counter(str(e["sensor_id"]) for e in injections(pipeline.truth_dir, "dropout"))
+        show.start("HTML report", "writing the HTML report (plots)")
+        readings = silver_readings(pipeline.spark, pipeline.lake, window)
+        html = write_report(
+            workdir / "report.html",
+            page(accounting, pipeline, dropouts, readings, f"iotpipe demo {run_id}"),
+        )
+        show.done()
     report = (accounting, pipeline, redelivered, dropouts, show.seconds)
     if output is Output.JSON:
         error = str(result.error) if result.error else None
         print_json(
-            document(*report) | {"ok": result.ok and accounting.balanced, "window_error": error}
+            document(*report)
+            | {
+                "ok": result.ok and accounting.balanced,
+                "window_error": error,
+                "html_report": str(html),
+            }
         )
     else:
         console.print(render(*report))
+        console.print(f"plots (sensor series, health heatmap): [bold]{html.as_uri()}[/bold]")
     ok = result.ok and accounting.balanced
     if not result.ok:
         out.print(f"[red]the window failed at {result.error}[/red]")
@@ -193,7 +206,7 @@ def run_demo(scenario: Scenario, *, keep_up: bool = False, output: Output = Outp
     out.print(
         f"{'[green]balanced[/green]' if ok else '[red]FAILED[/red]'} in "
         f"{time.perf_counter() - started_at:.0f} s; streaming job restarts: {stream.restarts}; "
-        f"lake and logs in {workdir}; stack "
+        f"lake, logs and report.html in {workdir}; stack "
         f"{'left running' if keep_up or not started else 'stopped'}"
     )
     return ok

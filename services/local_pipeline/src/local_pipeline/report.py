@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 from numpy.random import default_rng
 from rich.console import Group
@@ -10,6 +11,7 @@ from rich.table import Table
 from sensor_simulator.profiles import Fleet
 
 from local_pipeline.accounting import Accounting
+from local_pipeline.html_report import ReportData, facts_of
 from local_pipeline.pipeline import LocalPipeline
 
 
@@ -230,3 +232,50 @@ def document(
         ],
         "stage_seconds": dict(seconds),
     }
+
+
+def page(
+    acc: Accounting,
+    pipeline: LocalPipeline,
+    dropouts: Counter[str],
+    readings: list[dict[str, Any]],
+    title: str,
+) -> ReportData:
+    """What the HTML report shows (:mod:`local_pipeline.html_report`): the run's Silver
+    readings, its fleet and span, and the report's main counts."""
+    fleet, _ = _fleet(pipeline, dropouts)
+    run = pipeline.run
+    times = [row["timestamp"] for row in readings]
+    start, end = (min(times), max(times)) if times else (acc.window.start, acc.window.end)
+    if run is not None and run.finished_at is not None:
+        # The run as its readings date it: from the first reading sent after the run was
+        # created to the last one before it finished (late events are dated earlier).
+        inside = [t for t in times if run.created_at <= t <= run.finished_at]
+        start, end = (min(inside), max(inside)) if inside else (run.created_at, run.finished_at)
+    latency = acc.latency_s
+    return ReportData(
+        title=title,
+        readings=readings,
+        start=start,
+        end=end,
+        rate_hz=pipeline.rate_hz,
+        fleet=sorted(fleet),
+        ok=acc.balanced and (pipeline.result is None or pipeline.result.ok),
+        facts=facts_of(
+            [
+                ("window", acc.window),
+                ("produced (events topic)", acc.produced),
+                ("Bronze rows", acc.bronze),
+                ("dead letters", sum(acc.dlq.values())),
+                ("Silver rows", acc.silver),
+                ("anomalies (Silver)", acc.anomalies["total"]),
+                ("Gold windows", acc.gold_windows),
+                ("warehouse rows", acc.warehouse_rows),
+                ("sensors", len(fleet)),
+                (
+                    "latency p50 / p95",
+                    f"{latency['p50']:.1f} s / {latency['p95']:.1f} s" if latency else "-",
+                ),
+            ]
+        ),
+    )
