@@ -29,7 +29,9 @@ def _parse_instant(text: str) -> datetime:
 
 
 def _format_instant(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    utc = value.astimezone(UTC)
+    # %Y does not pad years before 1000 here ('52-01-01...'), which ISO 8601 and parse refuse.
+    return f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S}Z"
 
 
 @dataclass(frozen=True, order=True)
