@@ -75,28 +75,36 @@ SKAFFOLD_TAG = re.compile(r":(\d{8}T\d{6}|[0-9a-f]{64})$")
 (the image id)."""
 
 
+def docker_lines(*args: str) -> list[str]:
+    listed = subprocess.run(["docker", *args], capture_output=True, text=True, check=True)
+    return listed.stdout.split()
+
+
 @pytest.fixture
-def skaffold_tags_removed() -> Iterator[None]:
-    """Each skaffold run leaves a new copy of every image under its tags (gigabytes; a few runs
-    fill this machine's disk, and the node's image store outlives the cluster): remove them
-    afterwards, from Docker and from the node."""
+def skaffold_images_removed() -> Iterator[None]:
+    """Each skaffold run leaves a new copy of every image under its tags, and its build stages
+    untagged (gigabytes; a few runs fill this machine's disk, and the node's image store
+    outlives the cluster): remove them afterwards, from Docker and from the node."""
+    dangling = ["images", "-q", "--no-trunc", "--filter", "dangling=true"]
+    before = set(docker_lines(*dangling))
     yield
-    listed = subprocess.run(
-        ["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    tags = [t for t in listed.stdout.split() if t.startswith("iotpipe/") and SKAFFOLD_TAG.search(t)]
+    tags = [
+        t
+        for t in docker_lines("images", "--format", "{{.Repository}}:{{.Tag}}")
+        if t.startswith("iotpipe/") and SKAFFOLD_TAG.search(t)
+    ]
     if tags:
         subprocess.run(["docker", "rmi", *tags], capture_output=True, check=False)
-        # And the node's copies (the running containers keep their snapshots until they go).
+        # The node's copies (the running containers keep their snapshots until they go).
         node = ["ctr", "--address", "/run/iotpipe-cluster/containerd.sock", "-n", "k8s.io"]
         named = [f"docker.io/{t}" for t in tags]
         subprocess.run([*node, "images", "rm", *named], capture_output=True, check=False)
+    left = [i for i in docker_lines(*dangling) if i not in before]
+    if left:
+        subprocess.run(["docker", "rmi", *left], capture_output=True, check=False)
 
 
-@pytest.mark.usefixtures("skaffold_tags_removed")
+@pytest.mark.usefixtures("skaffold_images_removed")
 def test_skaffold_run_rebuilds_and_redeploys_the_release(kube: Kube) -> None:
     before = release_images(kube)
     assert len(before) >= 5, f"the release runs too few project images: {before}"
