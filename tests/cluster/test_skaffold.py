@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 from collections.abc import Iterator
 from typing import Any
@@ -104,17 +105,20 @@ def skaffold_images_removed() -> Iterator[None]:
         subprocess.run(["docker", "rmi", *left], capture_output=True, check=False)
 
 
-@pytest.mark.usefixtures("skaffold_images_removed")
-def test_skaffold_run_rebuilds_and_redeploys_the_release(kube: Kube) -> None:
-    before = release_images(kube)
-    assert len(before) >= 5, f"the release runs too few project images: {before}"
-    env = {
+def skaffold_env(kube: Kube) -> dict[str, str]:
+    return {
         **os.environ,
         "KUBECONFIG": str(kube.kubeconfig),
         "PATH": f"{CACHE / 'bin'}:{os.environ['PATH']}",
         "SKAFFOLD_UPDATE_CHECK": "false",
         "SKAFFOLD_INTERACTIVE": "false",
     }
+
+
+@pytest.mark.usefixtures("skaffold_images_removed")
+def test_skaffold_run_rebuilds_and_redeploys_the_release(kube: Kube) -> None:
+    before = release_images(kube)
+    assert len(before) >= 5, f"the release runs too few project images: {before}"
     done = subprocess.run(
         [
             str(CACHE / "bin" / "skaffold"),
@@ -125,7 +129,7 @@ def test_skaffold_run_rebuilds_and_redeploys_the_release(kube: Kube) -> None:
             "--cache-artifacts=false",
         ],
         cwd=REPO,
-        env=env,
+        env=skaffold_env(kube),
         capture_output=True,
         text=True,
         timeout=1800,
@@ -146,3 +150,84 @@ def test_skaffold_run_rebuilds_and_redeploys_the_release(kube: Kube) -> None:
         url = kube.service_url(f"iotpipe-{service}")
         readyz = httpx.get(f"{url}/readyz", timeout=30)
         assert readyz.status_code == 200, f"{service}: {readyz.text}"
+
+
+KAFKA_DOCKERFILE = REPO / "k8s" / "images" / "kafka" / "Dockerfile"
+KAFKA = "statefulsets/iotpipe-kafka/kafka"
+
+
+def kafka_ready(kube: Kube) -> bool:
+    pods = kube.pods("-l", "app.kubernetes.io/instance=iotpipe,app.kubernetes.io/component=kafka")
+    return bool(pods) and all(ready(p) and "deletionTimestamp" not in p["metadata"] for p in pods)
+
+
+@pytest.mark.usefixtures("skaffold_images_removed")
+def test_skaffold_dev_rebuilds_what_changed_and_rolls_it_out(
+    kube: Kube, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The inner loop: `skaffold dev -p local` deploys, watches, and when one image's input
+    changes (a label added to Kafka's Dockerfile) rebuilds that image alone, loads it into the
+    node and rolls out the workload that runs it."""
+    log_path = tmp_path_factory.mktemp("skaffold-dev") / "skaffold-dev.log"
+    original = KAFKA_DOCKERFILE.read_text()
+    with log_path.open("w") as log:
+        dev = subprocess.Popen(
+            [
+                str(CACHE / "bin" / "skaffold"),
+                "dev",
+                "-p",
+                "local",
+                "--status-check=true",
+                "--cache-artifacts=false",
+                "--cleanup=false",
+                "--port-forward=off",
+                "--trigger=polling",
+                "--watch-poll-interval=1000",
+            ],
+            cwd=REPO,
+            env=skaffold_env(kube),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def output() -> str:
+        return log_path.read_text(errors="replace")
+
+    def tail() -> str:
+        return "\n".join(output().splitlines()[-60:])
+
+    def watching(times: int) -> bool:
+        assert dev.poll() is None, f"skaffold dev exited ({dev.returncode}):\n{tail()}"
+        return output().count("Watching for changes") >= times
+
+    try:
+        wait_until("skaffold dev's first deploy", lambda: watching(1), timeout=1800, every=5)
+        first = release_images(kube)
+        assert KAFKA in first, first
+        first_builds = output().count("Building [")
+
+        KAFKA_DOCKERFILE.write_text(original + "LABEL org.iotpipe.skaffold-dev-test=changed\n")
+        wait_until("the rebuild and redeploy", lambda: watching(2), timeout=1200, every=5)
+        rebuilt = output().split("Watching for changes")[1]
+        assert "Building [iotpipe/kafka]" in rebuilt, tail()
+        others = [line for line in rebuilt.splitlines() if "Building [" in line]
+        assert others == [line for line in others if "iotpipe/kafka]" in line], (
+            f"more than Kafka's image rebuilt for a change to Kafka's Dockerfile: {others}"
+        )
+        assert output().count("Building [") == first_builds + 1, tail()
+
+        second = release_images(kube)
+        assert second[KAFKA] != first[KAFKA], "Kafka still runs the image of the first deploy"
+        unchanged = {k: v for k, v in second.items() if k != KAFKA and first[k] != v}
+        assert not unchanged, f"images changed that nothing changed for: {unchanged}"
+        wait_until("Kafka Ready on its new image", lambda: kafka_ready(kube), timeout=600)
+    finally:
+        KAFKA_DOCKERFILE.write_text(original)
+        dev.send_signal(signal.SIGINT)
+        try:
+            dev.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            dev.kill()
+            dev.wait(timeout=30)
+    wait_until("every pod of the release Ready", lambda: all_ready(kube), timeout=600, every=5)
