@@ -62,7 +62,8 @@ def test_whole_days_are_swapped_and_partial_days_replaced_exactly(
 
     def look() -> None:  # inside the load: others still see every previous row
         with psycopg.connect(dsn) as other:
-            seen.append(other.execute("SELECT COUNT(*) FROM fact_sensor_readings").fetchone()[0])
+            row = other.execute("SELECT COUNT(*) FROM fact_sensor_readings").fetchone()
+            seen.append(row[0] if row else -1)
 
     counts = warehouse.load(read_gold(lake, SPAN), after_delete=look)
 
