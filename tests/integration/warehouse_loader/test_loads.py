@@ -291,7 +291,8 @@ def test_migrations_are_applied_once_and_readiness_sees_the_warehouse(
     assert Warehouse(dialect_for(settings)).migrate() == []  # the app applied them at start
     with psycopg.connect(settings.warehouse_dsn.get_secret_value()) as conn:
         versions = conn.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()
-    assert versions == [(1,), (2,), (3,), (4,)]  # 3: alert_count, 4: load_history.gold_fingerprints
+    # 3: alert_count, 4: load_history.gold_fingerprints, 5: the fact table partitioned by day
+    assert versions == [(1,), (2,), (3,), (4,), (5,)]
 
 
 def test_every_series_a_load_can_touch_exists_before_the_first_load(client: TestClient) -> None:

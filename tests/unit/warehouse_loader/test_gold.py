@@ -123,3 +123,22 @@ def test_replace_gold_overwrites_the_partitions_it_covers(lake: Lake) -> None:
     assert before == 24 * 5
     assert read_gold(lake, day).rows == 2
     assert read_gold(lake, Window.parse("2026-11-26")).rows == 24 * 5
+
+
+def test_a_window_falls_on_whole_days_and_parts_of_days() -> None:
+    from warehouse_loader.partitions import DayPlan
+
+    plan = DayPlan.of(datetime(2026, 11, 25, 18), datetime(2026, 11, 28, 6))
+    assert plan.whole == (date(2026, 11, 26), date(2026, 11, 27))
+    assert plan.whole_range == (datetime(2026, 11, 26), datetime(2026, 11, 28))
+    assert plan.partial == (
+        (datetime(2026, 11, 25, 18), datetime(2026, 11, 26)),
+        (datetime(2026, 11, 28), datetime(2026, 11, 28, 6)),
+    )
+    day = DayPlan.of(datetime(2026, 11, 26), datetime(2026, 11, 27))
+    assert (day.whole, day.partial) == ((date(2026, 11, 26),), ())
+    hours = DayPlan.of(datetime(2026, 11, 26, 1), datetime(2026, 11, 26, 3))
+    assert (hours.whole, hours.partial) == (
+        (),
+        ((datetime(2026, 11, 26, 1), datetime(2026, 11, 26, 3)),),
+    )

@@ -101,6 +101,10 @@ class Dialect(ABC):
     foreign_keys: ClassVar[bool] = True
     """Declare the model's foreign keys (Redshift keeps them as planner hints, unenforced)."""
 
+    partitions_by_day: ClassVar[bool] = False
+    """The fact table is partitioned by day (migration 5): a load swaps in the whole days of
+    its window and deletes and inserts only the rest (:mod:`warehouse_loader.partitions`)."""
+
     temporary_suffix: ClassVar[str] = ""
     """Appended to CREATE TEMPORARY TABLE (PostgreSQL drops its temp tables at commit)."""
 
@@ -140,6 +144,7 @@ class PostgresDialect(Dialect):
     # dimension rows in the same transaction as its facts. As on Redshift, the foreign
     # keys are documented, not enforced (the primary keys are enforced).
     foreign_keys = False
+    partitions_by_day = True
     temporary_suffix = " ON COMMIT DROP"
 
     def connect(self) -> Connection:

@@ -172,6 +172,9 @@ class Migration:
     tables: tuple[Table, ...] = ()
     statements: tuple[str, ...] = ()
     """Run after the tables are created (e.g. ``ALTER TABLE ... ADD COLUMN``)."""
+    dialects: tuple[str, ...] | None = None
+    """The dialects whose warehouse runs ``statements`` (None: all); elsewhere the version
+    is recorded with nothing to do."""
 
 
 def _column(name: str) -> Column:
@@ -197,6 +200,35 @@ LOAD_HISTORY_V2 = Table(
 )
 """The load history as migration 2 created it."""
 
+FACT_PARTITION_PREFIX = f"{FACT_SENSOR_READINGS.name}_p"
+"""PostgreSQL: the fact table's partition for day D is ``fact_sensor_readings_pYYYYMMDD``."""
+
+PARTITION_FACTS_BY_DAY = (
+    f"ALTER TABLE {FACT_SENSOR_READINGS.name} RENAME TO {FACT_SENSOR_READINGS.name}_unpartitioned",
+    f"ALTER INDEX {FACT_SENSOR_READINGS.name}_pkey "
+    f"RENAME TO {FACT_SENSOR_READINGS.name}_unpartitioned_pkey",
+    f"CREATE TABLE {FACT_SENSOR_READINGS.name} (LIKE {FACT_SENSOR_READINGS.name}_unpartitioned) "
+    "PARTITION BY RANGE (window_start)",
+    f"ALTER TABLE {FACT_SENSOR_READINGS.name} "
+    f"ADD PRIMARY KEY ({', '.join(FACT_SENSOR_READINGS.primary_key)})",
+    f"""DO $$
+DECLARE day DATE;
+BEGIN
+    FOR day IN SELECT DISTINCT CAST(window_start AS DATE)
+               FROM {FACT_SENSOR_READINGS.name}_unpartitioned LOOP
+        EXECUTE format('CREATE TABLE %I PARTITION OF {FACT_SENSOR_READINGS.name} '
+                       'FOR VALUES FROM (%L) TO (%L)',
+                       '{FACT_PARTITION_PREFIX}' || to_char(day, 'YYYYMMDD'),
+                       CAST(day AS TIMESTAMP), CAST(day + 1 AS TIMESTAMP));
+    END LOOP;
+END $$""",
+    f"INSERT INTO {FACT_SENSOR_READINGS.name} SELECT * FROM {FACT_SENSOR_READINGS.name}_unpartitioned",
+    f"DROP TABLE {FACT_SENSOR_READINGS.name}_unpartitioned",
+)
+"""PostgreSQL: the fact table becomes partitioned by day of ``window_start`` (the same
+columns, key and rows), so that a load can replace a whole day by swapping in a partition
+it has built, instead of deleting and inserting a day's rows against the key's index."""
+
 MIGRATIONS = (
     Migration(
         1,
@@ -219,6 +251,12 @@ MIGRATIONS = (
             f"ALTER TABLE {LOAD_HISTORY.name} ADD COLUMN gold_fingerprints "
             f"{next(c for c in LOAD_HISTORY.columns if c.name == 'gold_fingerprints').type}",
         ),
+    ),
+    Migration(
+        5,
+        "fact_sensor_readings partitioned by day (PostgreSQL; whole days are swapped in)",
+        statements=PARTITION_FACTS_BY_DAY,
+        dialects=("postgresql",),
     ),
 )
 """Applied in order, each once; append new versions, never edit an applied one."""

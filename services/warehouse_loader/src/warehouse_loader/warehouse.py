@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from iotpipe.contract import SENSOR_TYPES
 from warehouse_loader.dialects import Cursor, Dialect
 from warehouse_loader.gold import GoldSlice
+from warehouse_loader.partitions import DaySwap
 from warehouse_loader.schema import (
     DIM_SENSORS,
     DIM_TIME,
@@ -174,8 +175,9 @@ class Warehouse:
                 for table in migration.tables:
                     for statement in self.dialect.create_table(table):
                         cursor.execute(statement)
-                for statement in migration.statements:
-                    cursor.execute(statement)
+                if migration.dialects is None or self.dialect.name in migration.dialects:
+                    for statement in migration.statements:
+                        cursor.execute(statement)
                 cursor.execute(
                     f"INSERT INTO {SCHEMA_MIGRATIONS.name} (version, description, applied_at) "
                     "VALUES (%s, %s, %s)",
@@ -201,24 +203,30 @@ class Warehouse:
                 cursor.execute(COUNT_STAGE)
                 staged = int(cursor.fetchone()[0])
             self._check_stage(cursor, gold, staged)
-            cursor.execute(DELETE_FACTS, bounds)
-            deleted = cursor.rowcount
-            if after_delete is not None:
-                after_delete()
+            days = DaySwap(*bounds) if self.dialect.partitions_by_day else None
             try:
-                cursor.execute(INSERT_FACTS)
+                if days is not None:
+                    deleted, inserted = days.replace(cursor, after_delete)
+                else:
+                    cursor.execute(DELETE_FACTS, bounds)
+                    deleted = cursor.rowcount
+                    if after_delete is not None:
+                        after_delete()
+                    cursor.execute(INSERT_FACTS)
+                    inserted = cursor.rowcount
             except self.dialect.duplicate_key_errors as error:
                 raise LoadError(
                     f"Gold at {gold.location} has a (sensor_id, window_start) key more than "
                     f"once in {gold.window} ({' '.join(str(error).split())}); "
                     "fix Gold, then load again"
                 ) from error
-            inserted = cursor.rowcount
             if inserted != gold.rows:
                 raise LoadError(f"inserted {inserted} rows but Gold has {gold.rows}; rolled back")
             cursor.execute(self.dialect.create_temporary_as(STAGE_SENSORS, SELECT_STAGE_SENSORS))
             cursor.execute(MERGE_DIM_SENSORS)
             cursor.execute(INSERT_DIM_TIME)
+            if days is not None:
+                days.swap(cursor)  # last: from here to the commit, readers wait
         return LoadCounts(rows_deleted=deleted, rows_inserted=inserted)
 
     def _check_stage(self, cursor: Cursor, gold: GoldSlice, staged: int) -> None:

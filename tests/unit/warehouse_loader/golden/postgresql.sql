@@ -79,6 +79,25 @@ INSERT INTO schema_migrations (version, description, applied_at) VALUES (%s, %s,
 ALTER TABLE load_history ADD COLUMN gold_fingerprints VARCHAR(4096);
 INSERT INTO schema_migrations (version, description, applied_at) VALUES (%s, %s, %s);
 -- parameters: [4, 'load_history.gold_fingerprints (the Gold files a load read, to find windows to reload)', '<now>']
+ALTER TABLE fact_sensor_readings RENAME TO fact_sensor_readings_unpartitioned;
+ALTER INDEX fact_sensor_readings_pkey RENAME TO fact_sensor_readings_unpartitioned_pkey;
+CREATE TABLE fact_sensor_readings (LIKE fact_sensor_readings_unpartitioned) PARTITION BY RANGE (window_start);
+ALTER TABLE fact_sensor_readings ADD PRIMARY KEY (window_start, sensor_id);
+DO $$
+DECLARE day DATE;
+BEGIN
+    FOR day IN SELECT DISTINCT CAST(window_start AS DATE)
+               FROM fact_sensor_readings_unpartitioned LOOP
+        EXECUTE format('CREATE TABLE %I PARTITION OF fact_sensor_readings '
+                       'FOR VALUES FROM (%L) TO (%L)',
+                       'fact_sensor_readings_p' || to_char(day, 'YYYYMMDD'),
+                       CAST(day AS TIMESTAMP), CAST(day + 1 AS TIMESTAMP));
+    END LOOP;
+END $$;
+INSERT INTO fact_sensor_readings SELECT * FROM fact_sensor_readings_unpartitioned;
+DROP TABLE fact_sensor_readings_unpartitioned;
+INSERT INTO schema_migrations (version, description, applied_at) VALUES (%s, %s, %s);
+-- parameters: [5, 'fact_sensor_readings partitioned by day (PostgreSQL; whole days are swapped in)', '<now>']
 COMMIT;
 
 -- postgresql: load of 2026-11-26T23:00:00Z--2026-11-27T01:00:00Z (72 Gold rows in 2 partitions)
@@ -107,10 +126,16 @@ CREATE TEMPORARY TABLE stage_gold (
 COPY stage_gold (sensor_id, sensor_type, location, window_start, window_end, reading_count, avg_value, min_value, max_value, stddev_value, p50_value, p95_value, p99_value, anomaly_count, expected_count, health_pct, processing_timestamp, pipeline_version, alert_count) FROM STDIN (FORMAT binary);
 -- COPY data: 19 bytes
 -- COPY data: 16778 bytes
-DELETE FROM fact_sensor_readings WHERE window_start >= %s AND window_start < %s;
--- parameters: [datetime.datetime(2026, 11, 26, 23, 0), datetime.datetime(2026, 11, 27, 1, 0)]
+SELECT c.relname FROM pg_inherits AS i JOIN pg_class AS c ON c.oid = i.inhrelid WHERE i.inhparent = CAST('fact_sensor_readings' AS regclass);
+CREATE TABLE fact_sensor_readings_p20261126 (LIKE fact_sensor_readings, CONSTRAINT fact_sensor_readings_p20261126_day CHECK (window_start >= '2026-11-26 00:00:00' AND window_start < '2026-11-27 00:00:00'));
+ALTER TABLE fact_sensor_readings ATTACH PARTITION fact_sensor_readings_p20261126 FOR VALUES FROM ('2026-11-26 00:00:00') TO ('2026-11-27 00:00:00');
+CREATE TABLE fact_sensor_readings_p20261127 (LIKE fact_sensor_readings, CONSTRAINT fact_sensor_readings_p20261127_day CHECK (window_start >= '2026-11-27 00:00:00' AND window_start < '2026-11-28 00:00:00'));
+ALTER TABLE fact_sensor_readings ATTACH PARTITION fact_sensor_readings_p20261127 FOR VALUES FROM ('2026-11-27 00:00:00') TO ('2026-11-28 00:00:00');
+DELETE FROM fact_sensor_readings WHERE (window_start >= %s AND window_start < %s) OR (window_start >= %s AND window_start < %s);
+-- parameters: [datetime.datetime(2026, 11, 26, 23, 0), datetime.datetime(2026, 11, 27, 0, 0), datetime.datetime(2026, 11, 27, 0, 0), datetime.datetime(2026, 11, 27, 1, 0)]
 INSERT INTO fact_sensor_readings (sensor_id, sensor_type, location, window_start, window_end, reading_count, avg_value, min_value, max_value, stddev_value, p50_value, p95_value, p99_value, anomaly_count, expected_count, health_pct, processing_timestamp, pipeline_version, alert_count)
-SELECT sensor_id, sensor_type, location, window_start, window_end, reading_count, avg_value, min_value, max_value, stddev_value, p50_value, p95_value, p99_value, anomaly_count, expected_count, health_pct, processing_timestamp, pipeline_version, alert_count FROM stage_gold;
+SELECT sensor_id, sensor_type, location, window_start, window_end, reading_count, avg_value, min_value, max_value, stddev_value, p50_value, p95_value, p99_value, anomaly_count, expected_count, health_pct, processing_timestamp, pipeline_version, alert_count FROM stage_gold WHERE (window_start >= %s AND window_start < %s) OR (window_start >= %s AND window_start < %s);
+-- parameters: [datetime.datetime(2026, 11, 26, 23, 0), datetime.datetime(2026, 11, 27, 0, 0), datetime.datetime(2026, 11, 27, 0, 0), datetime.datetime(2026, 11, 27, 1, 0)]
 CREATE TEMPORARY TABLE stage_sensors ON COMMIT DROP AS
 SELECT s.sensor_id, s.sensor_type, CASE s.sensor_type WHEN 'temperature' THEN 'celsius' WHEN 'humidity' THEN 'percent' WHEN 'pressure' THEN 'hPa' WHEN 'vibration' THEN 'g' ELSE NULL END AS unit, s.location,
     span.first_window_start, span.last_window_start

@@ -87,6 +87,8 @@ INSERT INTO schema_migrations (version, description, applied_at) VALUES (%s, %s,
 ALTER TABLE load_history ADD COLUMN gold_fingerprints VARCHAR(4096);
 INSERT INTO schema_migrations (version, description, applied_at) VALUES (%s, %s, %s);
 -- parameters: [4, 'load_history.gold_fingerprints (the Gold files a load read, to find windows to reload)', '<now>']
+INSERT INTO schema_migrations (version, description, applied_at) VALUES (%s, %s, %s);
+-- parameters: [5, 'fact_sensor_readings partitioned by day (PostgreSQL; whole days are swapped in)', '<now>']
 COMMIT;
 
 -- redshift: load of 2026-11-26T23:00:00Z--2026-11-27T01:00:00Z (72 Gold rows in 2 partitions)
