@@ -32,12 +32,12 @@ lint-py:
 	$(RUN) iotpipe schema --check --output docs/sensor-event.schema.json
 
 test-py:
-	$(RUN) pytest -m "not cluster"
+	$(RUN) pytest -m "not cluster" --durations=25
 
 test-cluster: setup ## The cluster tier: images, a single-node cluster, the chart, the pipeline on it (root)
 	@scripts/tools.sh cluster && scripts/tools.sh addons
 	@scripts/images.sh && scripts/addons.sh images
-	$(RUN) pytest -m cluster
+	$(RUN) pytest -m cluster --durations=25
 
 lint: setup lint-py ## Every static check (make test runs the same checks as tests)
 	helm lint charts/iotpipe

@@ -29,7 +29,11 @@
 #   scripts/tools.sh pushgateway          the Prometheus Pushgateway (the batch jobs' metrics)
 #   scripts/tools.sh skaffold    skaffold (the slowest build)
 #   scripts/tools.sh addons      the six above
-# Everything is cached outside the clone, keyed by version, so a second run is quick.
+# and every Go build of the lists above in one target (.ci/run runs it at low priority beside
+# `make test`, whose own steps then find the binaries built, or wait for the one being built):
+#   scripts/tools.sh go-builds   tofu, helm, helm-docs, etcd, every Kubernetes binary, the add-ons
+# Everything is cached outside the clone, keyed by version, so a second run is quick. Go builds
+# take a lock ($CACHE/go-build.lock): two runs at once build each binary once, one at a time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -168,8 +172,9 @@ docker_tool() { apt_install docker.io mmdebstrap gcc libc6-dev; }
 # Kubernetes component built from the Go module proxy (scripts/kube-apiserver.sh).
 cluster_tool() {
   apt_install containerd runc containernetworking-plugins iptables conntrack openssl curl
-  IOTPIPE_CACHE="$CACHE" scripts/kube-apiserver.sh all
+  with_go_lock cluster_binaries_tool
 }
+cluster_binaries_tool() { IOTPIPE_CACHE="$CACHE" scripts/kube-apiserver.sh all; }
 
 # The cluster's add-ons (scripts/addons.sh) and skaffold, each built from its Go module on the Go
 # module proxy. Their go.mod files have replace directives, so each is built inside the downloaded
@@ -289,6 +294,8 @@ steps() {
     pushgateway) echo pushgateway_tool ;;
     skaffold) echo skaffold_tool ;;
     addons) echo coredns_tool spark_operator_tool prometheus_operator_tool prometheus_server_tool pushgateway_tool skaffold_tool ;;
+    go-builds) echo tofu_tool helm_tool helm_docs_tool etcd_tool kube_apiserver_tool cluster_binaries_tool \
+      coredns_tool spark_operator_tool prometheus_operator_tool prometheus_server_tool pushgateway_tool skaffold_tool ;;
     demo) echo system python_env jars ;;
     all) echo system python_env jars checkov_tool tofu_tool helm_tool helm_docs_tool hadolint_tool prometheus_tool browser_tool etcd_tool kube_apiserver_tool ;;
     *) return 1 ;;
@@ -296,7 +303,7 @@ steps() {
 }
 
 usage() {
-  echo "usage: $0 [--plan] [system|python|jars|checkov|tofu|helm|helm-docs|hadolint|prometheus|browser|etcd|kube-apiserver|cluster|docker|coredns|spark-operator|prometheus-operator|prometheus-server|pushgateway|skaffold|addons|demo|all]" >&2
+  echo "usage: $0 [--plan] [system|python|jars|checkov|tofu|helm|helm-docs|hadolint|prometheus|browser|etcd|kube-apiserver|cluster|docker|coredns|spark-operator|prometheus-operator|prometheus-server|pushgateway|skaffold|addons|go-builds|demo|all]" >&2
 }
 
 plan=""
@@ -307,6 +314,14 @@ if [ -n "$plan" ]; then
   tr ' ' '\n' <<<"$todo"
   exit 0
 fi
+# with_go_lock <step>: run a step that builds with Go while holding the Go build lock (a second
+# tools.sh, e.g. .ci/run's background build, waits; the step then finds its binary built).
+with_go_lock() {
+  mkdir -p "$CACHE"
+  ( flock 9 && "$1" ) 9>"$CACHE/go-build.lock"
+}
+
+go_steps=" $(steps go-builds) "
 for step in $todo; do
-  "$step"
+  if [[ "$go_steps" == *" $step "* ]]; then with_go_lock "$step"; else "$step"; fi
 done

@@ -59,3 +59,19 @@ def test_an_unknown_target_is_refused_with_the_usage() -> None:
     result = subprocess.run([str(TOOLS), "--plan", "everything"], capture_output=True, text=True)
     assert result.returncode == 2
     assert "usage:" in result.stderr
+
+
+def builds_with_go(step: str) -> bool:
+    one_liner = re.search(rf"^{step}\(\) {{ (.*) }}$", TOOLS.read_text(), re.M)
+    text = one_liner.group(1) if one_liner else body(step)
+    return bool(re.search(r"\bgo (install|build|mod)\b|go_module_build |kube-apiserver\.sh", text))
+
+
+def test_go_builds_holds_every_go_build_so_ci_can_run_them_beside_the_tests() -> None:
+    """.ci/run builds `go-builds` in the background while `make test` runs; a Go build that
+    is missing from it would run unlocked in the foreground, beside the same build."""
+    go_builds = plan("go-builds")
+    every_step = {step for target in ("all", "addons") for step in plan(target)}
+    every_step |= {"cluster_binaries_tool"}  # (cluster_tool's Go half, run under the lock)
+    assert {step for step in every_step if builds_with_go(step)} == set(go_builds)
+    assert "with_go_lock cluster_binaries_tool" in body("cluster_tool")
