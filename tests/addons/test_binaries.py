@@ -93,3 +93,13 @@ def test_image_runs_its_binary_as_non_root(images, image):
     uid = user.strip().split(":")[0]
     assert uid.isdigit(), user
     assert int(uid) > 0, user
+
+
+def test_coredns_registers_every_directive_of_the_corefile(built):
+    """The wrapper-built CoreDNS (only the plugins the cluster uses) knows each directive of
+    k8s/addons/coredns.yaml's Corefile, and none of the cloud providers' plugins."""
+    from .test_manifests import corefile_directives
+
+    listed = {line.strip() for line in run(binary("coredns"), "-plugins").splitlines()}
+    assert corefile_directives() <= listed, listed
+    assert not {"route53", "azure", "clouddns", "etcd"} & listed, listed

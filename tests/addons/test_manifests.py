@@ -108,6 +108,33 @@ def test_pods_are_locked_down():
     assert prometheus["spec"]["securityContext"]["runAsNonRoot"] is True
 
 
+def corefile_directives() -> set[str]:
+    """The plugin directives the cluster's Corefile uses (first word of each line in a block)."""
+    (config,) = [d for d in load("coredns.yaml") if d["kind"] == "ConfigMap"]
+    lines = config["data"]["Corefile"].splitlines()
+    found, depth = set(), 0
+    for line in (line.split("#", 1)[0].strip() for line in lines):
+        if line and depth == 1 and not line.startswith("}"):
+            found.add(line.split()[0])
+        depth += line.count("{") - line.count("}")
+    return found
+
+
+PLUGIN_PACKAGES = {"prometheus": "metrics"}
+"""Directives whose CoreDNS package has another name."""
+
+
+def test_coredns_is_built_with_every_plugin_its_corefile_names():
+    """scripts/tools.sh builds CoreDNS with only COREDNS_PLUGINS; a directive the Corefile
+    adds without its plugin would stop CoreDNS at start-up ("unknown directive")."""
+    found = re.search(r"^COREDNS_PLUGINS=\((.*)\)$", (REPO / "scripts/tools.sh").read_text(), re.M)
+    assert found, "scripts/tools.sh has no COREDNS_PLUGINS"
+    compiled = set(found.group(1).split())
+    directives = corefile_directives()
+    assert {"kubernetes", "health", "ready", "prometheus", "template"} <= directives
+    assert {PLUGIN_PACKAGES.get(d, d) for d in directives} == compiled
+
+
 def test_coredns_answers_only_the_cluster_domain():
     docs = load("coredns.yaml")
     (config,) = [d for d in docs if d["kind"] == "ConfigMap"]
