@@ -188,6 +188,15 @@ PROMETHEUS_SERVER_VERSION=v3.5.0
 PROMETHEUS_SERVER_MODULE_VERSION=v0.305.0
 PUSHGATEWAY_VERSION=v1.11.5
 
+# need_go <name>: fail with a readable message when the Go toolchain is missing.
+need_go() { command -v go >/dev/null || { echo "$1: the Go toolchain is needed (put 'go' on PATH)" >&2; return 1; }; }
+
+# release_commit <module@version>: the release's git commit as the Go module proxy records it
+# (Origin.Hash; "unknown" when it records none), for the version stamps of wrapper-module builds.
+release_commit() {
+  go mod download -json "$1" | python3 -c 'import json, sys; print((json.load(sys.stdin).get("Origin") or {}).get("Hash", "unknown"))'
+}
+
 # go_module_build <name> <module> <version> <package> <ldflags> [tags] [label]: @COMMIT@ in <ldflags>
 # stands for the release's git commit (the proxy's Origin.Hash), for the version stamps. The binary
 # is $BIN/<name>-<label> (label: the version unless the product's differs from its module's).
@@ -195,7 +204,7 @@ go_module_build() {
   local name="$1" module="$2" version="$3" pkg="$4" ldflags="$5" tags="${6:-}" label="${7:-$3}" dir commit
   local out="$BIN/$name-$label"
   if [ ! -x "$out" ]; then
-    command -v go >/dev/null || { echo "$name: the Go toolchain is needed (put 'go' on PATH)" >&2; return 1; }
+    need_go "$name"
     say "building $name $version from the Go module proxy"
     read -r dir commit < <(go mod download -json "$module@$version" | python3 -c 'import json, sys
 m = json.load(sys.stdin)
@@ -214,7 +223,7 @@ COREDNS_PLUGINS=(errors health ready kubernetes metrics cache reload loadbalance
 coredns_tool() {
   local v="$COREDNS_VERSION" out="$BIN/coredns-$COREDNS_VERSION" dir="$CACHE/build/coredns-$COREDNS_VERSION" p commit
   if [ ! -x "$out" ]; then
-    command -v go >/dev/null || { echo "coredns: the Go toolchain is needed (put 'go' on PATH)" >&2; return 1; }
+    need_go coredns
     say "building coredns $v (plugins: ${COREDNS_PLUGINS[*]}) from the Go module proxy (wrapper module)"
     mkdir -p "$dir"
     printf 'module iotpipe.local/coredns\n\ngo 1.26\n\nrequire github.com/coredns/coredns %s\n' "$v" >"$dir/go.mod"
@@ -223,7 +232,7 @@ coredns_tool() {
       for p in "${COREDNS_PLUGINS[@]}"; do printf '\t_ "github.com/coredns/coredns/plugin/%s"\n' "$p"; done
       printf ')\n\nfunc main() { coremain.Run() }\n'
     } >"$dir/main.go"
-    commit=$(go mod download -json "github.com/coredns/coredns@$v" | python3 -c 'import json, sys; print((json.load(sys.stdin).get("Origin") or {}).get("Hash", "unknown"))')
+    commit=$(release_commit "github.com/coredns/coredns@$v")
     (cd "$dir" && GOFLAGS="-mod=mod -buildvcs=false" CGO_ENABLED=0 go build -trimpath \
       -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$commit" -o "$out.tmp" .)
     mv -f "$out.tmp" "$out"
@@ -246,12 +255,12 @@ prometheus_operator_tool() {
   for c in prometheus-operator=operator prometheus-config-reloader=prometheus-config-reloader; do
     local cmd="${c#*=}"; c="${c%%=*}"
     [ -x "$BIN/$c-$v" ] && continue
-    command -v go >/dev/null || { echo "$c: the Go toolchain is needed (put 'go' on PATH)" >&2; return 1; }
+    need_go "$c"
     say "building $c $v from the Go module proxy (wrapper module)"
     mkdir -p "$dir"
     printf 'module iotpipe.local/build\n\ngo 1.24\n\nrequire (\n\t%s %s\n\t%s/pkg/apis/monitoring %s\n\t%s/pkg/client %s\n)\n' \
       "$m" "$v" "$m" "$v" "$m" "$v" >"$dir/go.mod"
-    commit=$(go mod download -json "$m@$v" | python3 -c 'import json, sys; print((json.load(sys.stdin).get("Origin") or {}).get("Hash", "unknown"))')
+    commit=$(release_commit "$m@$v")
     (cd "$dir" && GOFLAGS="-mod=mod -buildvcs=false" CGO_ENABLED=0 go build -trimpath \
       -ldflags "-s -w $stamp.Version=${v#v} $stamp.Revision=$commit" -o "$BIN/$c-$v.tmp" "$m/cmd/$cmd")
     mv -f "$BIN/$c-$v.tmp" "$BIN/$c-$v"
